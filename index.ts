@@ -1,0 +1,136 @@
+import type { Client } from '@bugsnag/js'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { internals, startClient, type InternalClient } from './lib/bugsnag.js'
+import type { DeliveryTarget, PayloadSource } from './lib/delivery.js'
+import { ALREADY_REGISTERED, EasyBugsnagError } from './lib/errors.js'
+import { compileExclusions } from './lib/exclusions.js'
+import { requestHooks, type EasyBugsnagRouteConfig } from './lib/hooks.js'
+import { resolveSettings, type EasyBugsnagOptions, type Settings } from './lib/options.js'
+import { RequestClients, kClient, kSession, kSessionStart } from './lib/request-client.js'
+import type { SessionStore } from './lib/store.js'
+import { MemorySessionStore } from './lib/stores/memory.js'
+import { SessionTracker } from './lib/tracker.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The base Bugsnag client. */
+    bugsnag: Client
+    /** The session tracker: stats, flush and exclusion checks. */
+    bugsnagSessions: SessionTracker
+  }
+  interface FastifyRequest {
+    /** The request's own Bugsnag client, carrying its session when it has one. */
+    readonly bugsnag: Client
+  }
+  interface FastifyContextConfig extends EasyBugsnagRouteConfig {}
+}
+
+async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOptions): Promise<void> {
+  const settings = resolveSettings(options)
+  if (fastify.hasDecorator('bugsnagSessions')) {
+    throw new EasyBugsnagError(
+      ALREADY_REGISTERED,
+      'fastify-easy-bugsnag is already registered on this instance or a parent of it; register it once, at the root'
+    )
+  }
+  const log = fastify.log.child({ plugin: 'fastify-easy-bugsnag' })
+  const client = settings.client === undefined ? startClient(settings.clientConfig, log) : internals(settings.client)
+
+  const { sessions } = settings
+  const exclusions = compileExclusions({
+    patterns: sessions.excludeUrls,
+    delimiter: sessions.excludeUrlsDelimiter,
+    match: sessions.excludeUrlsMatch
+  })
+  const tracker = new SessionTracker({
+    settings: sessions,
+    store: openStore(settings),
+    exclusions,
+    disabledReason: sessionsDisabledReason(settings, client),
+    target: deliveryTarget(client, settings),
+    payload: payloadSource(client, fastify.version),
+    log
+  })
+  const clients = new RequestClients(client, tracker, settings.redactedHeaders, log)
+  clients.install()
+
+  fastify.decorate('bugsnag', client as Client)
+  fastify.decorate('bugsnagSessions', tracker)
+  fastify.decorateRequest(kSessionStart, 0)
+  fastify.decorateRequest(kSession, null)
+  fastify.decorateRequest(kClient, null)
+  fastify.decorateRequest('bugsnag', {
+    getter () { return clients.of(this as never) as Client }
+  })
+
+  const hooks = requestHooks({ settings, tracker, exclusions, clients })
+  fastify.addHook('onRoute', hooks.onRoute)
+  fastify.addHook('onRequest', hooks.onRequest)
+  if (hooks.preValidation !== null) fastify.addHook('preValidation', hooks.preValidation)
+  fastify.addHook('onError', hooks.onError)
+  fastify.addHook('onClose', async function easyBugsnagOnClose () {
+    await tracker.close()
+    clients.uninstall()
+  })
+
+  log.info({
+    sessions: tracker.enabled ? 'tracked' : 'not tracked',
+    reason: sessionsDisabledReason(settings, client) ?? undefined,
+    exclusions: exclusions.size,
+    endpoint: client._config.endpoints?.sessions ?? null
+  }, 'fastify-easy-bugsnag ready')
+}
+
+function openStore (settings: Settings): SessionStore {
+  const { sessions } = settings
+  const store = sessions.cache === 'memory' ? new MemorySessionStore({ maxBuckets: sessions.maxBuckets }) : sessions.cache
+  store.configure?.({ cacheExpiresAfter: sessions.cacheExpiresAfter / 1000, namespace: sessions.cacheNamespace })
+  return store
+}
+
+/** Null when sessions are counted; otherwise the reason, for the stats and the start-up line. */
+function sessionsDisabledReason (settings: Settings, client: InternalClient): string | null {
+  const config = client._config
+  if (!settings.sessions.enabled) return 'sessionTracking.enabled is false'
+  if (config.enabledReleaseStages !== null && !config.enabledReleaseStages.includes(config.releaseStage as string)) {
+    return `releaseStage "${config.releaseStage}" is not in enabledReleaseStages`
+  }
+  if (config.endpoints === null || typeof config.endpoints?.sessions !== 'string') {
+    return 'the Bugsnag client has no sessions endpoint (set both endpoints.notify and endpoints.sessions)'
+  }
+  return null
+}
+
+function deliveryTarget (client: InternalClient, settings: Settings): DeliveryTarget {
+  return {
+    url: client._config.endpoints?.sessions ?? '',
+    apiKey: client._config.apiKey,
+    agent: client._config.agent,
+    timeout: settings.sessions.deliveryTimeout
+  }
+}
+
+function payloadSource (client: InternalClient, fastifyVersion: string): PayloadSource {
+  const config = client._config
+  return {
+    notifier: client._notifier,
+    hostname: config.hostname,
+    releaseStage: config.releaseStage,
+    appVersion: config.appVersion,
+    appType: config.appType,
+    fastifyVersion
+  }
+}
+
+const plugin = fp(easyBugsnag, { fastify: '5.x', name: 'fastify-easy-bugsnag' })
+
+export default plugin
+export { plugin as easyBugsnag }
+export { EasyBugsnagError, INVALID_OPTION, INVALID_EXCLUSION, ALREADY_REGISTERED, NO_CLIENT } from './lib/errors.js'
+export { MemorySessionStore, type MemorySessionStoreOptions } from './lib/stores/memory.js'
+export type { EasyBugsnagOptions, SessionTrackingOptions } from './lib/options.js'
+export type { SessionBucket, SessionStore, StoreSettings, TakenBuckets, PendingSessions } from './lib/store.js'
+export type { SessionStats, SessionTracker } from './lib/tracker.js'
+export type { ExclusionVerdict } from './lib/exclusions.js'
+export type { EasyBugsnagRouteConfig } from './lib/hooks.js'

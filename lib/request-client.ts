@@ -1,0 +1,206 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Event } from '@bugsnag/js'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { cloneClient, type ClientContext, type InternalClient, type SessionDelegate, type SessionLike } from './bugsnag.js'
+import { RequestSession } from './session.js'
+import type { SessionTracker } from './tracker.js'
+
+export const kSessionStart = Symbol('easyBugsnag.sessionStart')
+export const kSession = Symbol('easyBugsnag.session')
+export const kClient = Symbol('easyBugsnag.client')
+
+/** Per-request state, in slots decorated on every request so that its shape never changes. */
+export interface RequestState {
+  /** When the request's session started (ms since the epoch), or 0: no session. */
+  [kSessionStart]: number
+  /** The session object, once something needed it. */
+  [kSession]: RequestSession | null
+  /** The request's own Bugsnag client, once something needed it. */
+  [kClient]: InternalClient | null
+}
+
+type TrackedRequest = FastifyRequest & RequestState
+
+/** What the async context holds: the request, or a client a job or `contextualize` runs in. */
+type ContextStore = TrackedRequest | InternalClient
+
+const REDACTED = '[REDACTED]'
+
+/**
+ * Builds each request's Bugsnag client when first needed, and makes the base
+ * client's request-aware paths (static `Bugsnag.*` calls, breadcrumbs, the
+ * uncaught exception handler) find it through the request's async context.
+ */
+export class RequestClients {
+  readonly context = new AsyncLocalStorage<ContextStore>()
+  readonly base: InternalClient
+  #tracker: SessionTracker
+  #redactedHeaders: Set<string>
+  #log: FastifyBaseLogger
+  #restore: Array<() => void> = []
+
+  constructor (base: InternalClient, tracker: SessionTracker, redactedHeaders: string[], log: FastifyBaseLogger) {
+    this.base = base
+    this.#tracker = tracker
+    this.#redactedHeaders = new Set(redactedHeaders)
+    this.#log = log
+  }
+
+  /**
+   * Points the base client's async context at ours and, when sessions are
+   * counted, takes over how sessions start, so that Bugsnag's own tracker
+   * never counts or sends a request's session a second time.
+   */
+  install (): void {
+    const base = this.base
+    const originalContext = base._clientContext
+    const context: ClientContext = {
+      getStore: () => {
+        const store = this.context.getStore()
+        if (store === undefined) return originalContext?.getStore()
+        return isClient(store) ? store : this.of(store)
+      },
+      run: (store, fn) => this.context.run(store as ContextStore, fn)
+    }
+    base._clientContext = context
+    this.#restore.push(() => { base._clientContext = originalContext })
+
+    if (!this.#tracker.enabled) return
+    const originalDelegate = base._sessionDelegate
+    base._sessionDelegate = this.#sessionDelegate()
+    this.#restore.push(() => { base._sessionDelegate = originalDelegate })
+  }
+
+  /** Gives the base client back what `install` changed. */
+  uninstall (): void {
+    for (const restore of this.#restore.splice(0).reverse()) restore()
+  }
+
+  /**
+   * Starts the request's session: counted at once with a few integer
+   * operations, its objects built only when something needs them. The
+   * client's onSession callbacks, when there are any, run first and may
+   * refuse it.
+   */
+  startSession (request: TrackedRequest, now: number): void {
+    if (this.base._cbs.s.length === 0) {
+      this.#tracker.start(now)
+      request[kSessionStart] = now
+      return
+    }
+    const session = this.#admit(now)
+    if (session === null) return
+    request[kSession] = session
+    request[kSessionStart] = now
+  }
+
+  /** The request's own client, built on first use. */
+  of (request: TrackedRequest): InternalClient {
+    const existing = request[kClient]
+    if (existing !== null) return existing
+
+    const client = cloneClient(this.base)
+    client._session = this.sessionOf(request)
+    // In front, so that the app's own callbacks see (and may change) the request data.
+    ;(client.addOnError as (fn: (event: Event) => void, front: boolean) => void)(
+      (event: Event) => this.#describeRequest(event, request), true)
+    request[kClient] = client
+    return client
+  }
+
+  /** The request's session, or null when it has none. */
+  sessionOf (request: TrackedRequest): RequestSession | null {
+    if (request[kSession] === null && request[kSessionStart] !== 0) {
+      request[kSession] = new RequestSession(request[kSessionStart], this.#tracker)
+    }
+    return request[kSession]
+  }
+
+  /** Reports an error that reached Fastify's error path as unhandled, on the request's session. */
+  reportUnhandled (request: TrackedRequest, error: unknown): void {
+    const client = this.of(request)
+    const event = client.Event.create(error, true, {
+      severity: 'error',
+      unhandled: true,
+      severityReason: { type: 'unhandledErrorMiddleware', attributes: { framework: 'Fastify' } }
+    }, 'fastify onError hook', 1)
+    client._notify(event)
+  }
+
+  /** Runs onSession callbacks, newest first, as Bugsnag does; null when one refused. */
+  #admit (now: number): RequestSession | null {
+    const session = new RequestSession(now, null)
+    const callbacks = this.base._cbs.s
+    for (let index = callbacks.length - 1; index >= 0; index--) {
+      try {
+        if ((callbacks[index] as (session: unknown) => unknown)(session) === false) return null
+      } catch (error) {
+        this.#log.error({ err: error }, 'fastify-easy-bugsnag: an onSession callback threw; the session starts anyway')
+      }
+    }
+    this.#tracker.start(now)
+    session.countIn(this.#tracker)
+    return session
+  }
+
+  #sessionDelegate (): SessionDelegate {
+    const delegate: SessionDelegate = {
+      startSession: (client) => {
+        // One session per request: a request or job that has one keeps it.
+        if (client._session !== null && client._session !== undefined) return client
+        const now = Date.now()
+        this.#tracker.start(now)
+        client._session = new RequestSession(now, this.#tracker)
+        client._pausedSession = null
+        return client
+      },
+      pauseSession: (client) => {
+        client._pausedSession = client._session
+        client._session = null
+      },
+      resumeSession: (client) => {
+        if (client._session !== null && client._session !== undefined) return client
+        if (client._pausedSession !== null && client._pausedSession !== undefined) {
+          client._session = client._pausedSession as SessionLike
+          client._pausedSession = null
+          return client
+        }
+        return delegate.startSession(client, null as never)
+      }
+    }
+    return delegate
+  }
+
+  #describeRequest (event: Event, request: TrackedRequest): void {
+    const headers: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(request.headers)) {
+      headers[name] = this.#redactedHeaders.has(name) ? REDACTED : value
+    }
+    const url = `${request.protocol}://${request.host}${request.originalUrl}`
+    const routePattern = request.routeOptions.url ?? null
+
+    event.request = {
+      httpMethod: request.method,
+      url,
+      headers,
+      clientIp: request.ip,
+      referer: request.headers.referer,
+      ...(request.body === undefined ? {} : { body: request.body })
+    } as Event['request']
+    if (event.context === undefined || event.context === '') {
+      event.context = `${request.method} ${routePattern ?? request.originalUrl}`
+    }
+    event.addMetadata('request', {
+      id: request.id,
+      method: request.method,
+      url,
+      routePattern,
+      params: request.params,
+      query: request.query
+    })
+  }
+}
+
+function isClient (store: ContextStore): store is InternalClient {
+  return typeof (store as InternalClient)._notify === 'function'
+}

@@ -1,0 +1,359 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { postSessions, sessionPayload, type DeliveryOutcome, type DeliveryTarget, type PayloadSource } from './delivery.js'
+import type { Exclusions } from './exclusions.js'
+import type { SessionSettings } from './options.js'
+import { isBucket, minuteOf, sumSessions, type SessionBucket, type SessionStore } from './store.js'
+
+/** A plain, JSON-serialisable snapshot of what this process did and what waits. */
+export interface SessionStats {
+  /** Whether sessions are counted. */
+  enabled: boolean
+  /** Why not, when they are not. */
+  disabledReason: string | null
+  /** Sessions started since the plugin registered. */
+  started: number
+  /** Requests that started no session because an exclusion matched. */
+  excluded: number
+  /** Handled events counted against sessions. */
+  handledErrors: number
+  /** Unhandled events counted against sessions. */
+  unhandledErrors: number
+  /** Sessions in deliveries that Bugsnag acknowledged with a 2xx. */
+  delivered: number
+  /** Sessions given up: expired, or refused for good. */
+  dropped: number
+  /** Sessions counted and neither delivered nor dropped yet (for a shared store, the store's total). */
+  pending: number
+  /** Failed delivery attempts. */
+  deliveryFailures: number
+  /** Why the last attempt failed, or null. */
+  lastFailure: string | null
+  /** Last acknowledged delivery, as an ISO string, or null. */
+  lastDeliveryAt: string | null
+}
+
+export interface TrackerParts {
+  settings: SessionSettings
+  store: SessionStore
+  exclusions: Exclusions
+  /** Null when sessions are counted; otherwise why not. */
+  disabledReason: string | null
+  target: DeliveryTarget
+  payload: PayloadSource
+  log: FastifyBaseLogger
+}
+
+const FIRST_RETRY = 1000
+const RETRY_CEILING = 60_000
+
+/**
+ * Counts sessions and delivers them. The request path only ever touches
+ * `start()`: two integer comparisons and two increments. Everything else
+ * (the store, the network) happens on an unref'd timer.
+ */
+export class SessionTracker {
+  readonly enabled: boolean
+
+  #settings: SessionSettings
+  #store: SessionStore
+  #exclusions: Exclusions
+  #target: DeliveryTarget
+  #payload: PayloadSource
+  #log: FastifyBaseLogger
+  #disabledReason: string | null
+
+  // The current minute's count, kept in two integers for the request path.
+  #bufferMinute = -1
+  #bufferCount = 0
+  // Counts on their way to the store (older minutes, or a store that failed).
+  #unstored: SessionBucket[] = []
+  #inFlight = 0
+
+  #started = 0
+  #excluded = 0
+  #handled = 0
+  #unhandled = 0
+  #delivered = 0
+  #dropped = 0
+  #failures = 0
+  #consecutiveFailures = 0
+  #lastFailure: string | null = null
+  #lastDeliveryAt: number | null = null
+  #storeFailing = false
+
+  #delivery: Promise<void> | null = null
+  #timer: NodeJS.Timeout | null = null
+  #abort = new AbortController()
+  #closed = false
+
+  constructor (parts: TrackerParts) {
+    this.#settings = parts.settings
+    this.#store = parts.store
+    this.#exclusions = parts.exclusions
+    this.#target = parts.target
+    this.#payload = parts.payload
+    this.#log = parts.log
+    this.#disabledReason = parts.disabledReason
+    this.enabled = parts.disabledReason === null
+    if (this.enabled) this.#schedule(this.#settings.deliveryInterval)
+  }
+
+  /** Counts one session started at `now` (ms since the epoch). */
+  start (now: number): void {
+    const minute = now - (now % 60_000)
+    if (minute !== this.#bufferMinute) this.#rollOver(minute)
+    this.#bufferCount++
+    this.#started++
+  }
+
+  /** Counts a request that an exclusion kept from starting a session. */
+  exclude (): void {
+    this.#excluded++
+  }
+
+  /** Counts an event reported against one of this tracker's sessions. */
+  countEvent (unhandled: boolean): void {
+    if (unhandled) this.#unhandled++
+    else this.#handled++
+  }
+
+  /** The decision the plugin takes for a request to this target. */
+  isExcluded (target: string): boolean {
+    return this.#exclusions.isExcluded(target)
+  }
+
+  async stats (): Promise<SessionStats> {
+    const stored = await this.#readPending(Date.now())
+    return {
+      enabled: this.enabled,
+      disabledReason: this.#disabledReason,
+      started: this.#started,
+      excluded: this.#excluded,
+      handledErrors: this.#handled,
+      unhandledErrors: this.#unhandled,
+      delivered: this.#delivered,
+      dropped: this.#dropped,
+      pending: this.#bufferCount + sumSessions(this.#unstored) + this.#inFlight + stored,
+      deliveryFailures: this.#failures,
+      lastFailure: this.#lastFailure,
+      lastDeliveryAt: this.#lastDeliveryAt === null ? null : new Date(this.#lastDeliveryAt).toISOString()
+    }
+  }
+
+  /**
+   * Delivers what is pending now, whatever the interval and the last
+   * delivery, and resolves when that attempt ends. Never rejects.
+   */
+  async flush (): Promise<void> {
+    if (!this.enabled) return
+    // A delivery in flight took its buckets before the latest counts came in.
+    if (this.#delivery !== null) await this.#delivery
+    await this.#deliver(true)
+  }
+
+  /**
+   * Stops the timer and delivers what is pending within `closeTimeout`.
+   * What cannot be delivered by then is logged once and stays pending.
+   */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    if (!this.enabled) return
+
+    let deadline: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((resolve) => {
+      deadline = setTimeout(resolve, this.#settings.closeTimeout, true)
+    })
+    const finished = this.flush().then(() => false)
+    const late = await Promise.race([finished, timedOut])
+    clearTimeout(deadline)
+    if (late) {
+      // Abandon the attempt in flight: its counts go back to the store.
+      this.#abort.abort()
+      await finished
+    }
+
+    const left = (await this.stats()).pending
+    if (left > 0) {
+      this.#log.warn(
+        { pending: left, reason: late ? `close took longer than ${this.#settings.closeTimeout} ms` : this.#lastFailure },
+        'fastify-easy-bugsnag: sessions not delivered at close'
+      )
+    }
+    await this.#store.close?.()
+  }
+
+  #rollOver (minute: number): void {
+    if (this.#bufferCount > 0) {
+      this.#unstored.push({ minute: this.#bufferMinute, sessions: this.#bufferCount })
+    }
+    this.#bufferMinute = minute
+    this.#bufferCount = 0
+  }
+
+  #schedule (delay: number): void {
+    if (this.#closed) return
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#deliver(false).then(() => this.#schedule(this.#nextDelay()))
+    }, delay)
+    this.#timer.unref()
+  }
+
+  #nextDelay (): number {
+    if (this.#consecutiveFailures === 0) return this.#settings.deliveryInterval
+    const backoff = Math.min(FIRST_RETRY * 2 ** (this.#consecutiveFailures - 1), Math.max(RETRY_CEILING, this.#settings.deliveryInterval))
+    return Math.max(backoff, this.#retryAfter)
+  }
+
+  #retryAfter = 0
+
+  /** One delivery at a time: a second caller shares the attempt in flight. */
+  #deliver (force: boolean): Promise<void> {
+    if (this.#delivery === null) {
+      this.#delivery = this.#deliverPending(force).finally(() => { this.#delivery = null })
+    }
+    return this.#delivery
+  }
+
+  async #deliverPending (force: boolean): Promise<void> {
+    const now = Date.now()
+    if (!await this.#moveToStore(now)) return
+    if (!force && !await this.#intervalPassed(now)) return
+
+    const buckets = await this.#takeFromStore(now)
+    if (buckets.length === 0) return
+    await this.#send(buckets)
+  }
+
+  /** Hands every buffered count to the store; false when the store failed. */
+  async #moveToStore (now: number): Promise<boolean> {
+    this.#rollOver(minuteOf(now))
+    if (this.#unstored.length === 0) return true
+    const batch = this.#unstored
+    this.#unstored = []
+    try {
+      await this.#store.add(batch, now)
+      this.#storeRecovered()
+      return true
+    } catch (error) {
+      // Kept in memory until the store answers again.
+      this.#unstored = batch.concat(this.#unstored)
+      this.#storeFailed(error)
+      return false
+    }
+  }
+
+  /** With a shared store, one process delivers per interval. */
+  async #intervalPassed (now: number): Promise<boolean> {
+    if (this.#store.shared !== true || this.#store.lastDeliveryAt === undefined) return true
+    try {
+      const last = await this.#store.lastDeliveryAt()
+      return typeof last !== 'number' || now - last >= this.#settings.deliveryInterval
+    } catch (error) {
+      this.#storeFailed(error)
+      return false
+    }
+  }
+
+  async #takeFromStore (now: number): Promise<SessionBucket[]> {
+    try {
+      const taken = await this.#store.take(now)
+      this.#storeRecovered()
+      if (typeof taken !== 'object' || taken === null) return []
+      this.#dropExpired(taken.expired)
+      return Array.isArray(taken.buckets) ? taken.buckets.filter(isBucket) : []
+    } catch (error) {
+      this.#storeFailed(error)
+      return []
+    }
+  }
+
+  async #readPending (now: number): Promise<number> {
+    try {
+      const pending = await this.#store.pending(now)
+      if (typeof pending !== 'object' || pending === null) return 0
+      this.#dropExpired(pending.expired)
+      return Number.isSafeInteger(pending.sessions) && pending.sessions > 0 ? pending.sessions : 0
+    } catch (error) {
+      this.#storeFailed(error)
+      return 0
+    }
+  }
+
+  #dropExpired (expired: unknown): void {
+    if (typeof expired === 'number' && Number.isSafeInteger(expired) && expired > 0) this.#dropped += expired
+  }
+
+  /** Sends buckets; a payload too large for the endpoint is split in halves. */
+  async #send (buckets: SessionBucket[]): Promise<void> {
+    const sessions = sumSessions(buckets)
+    this.#inFlight += sessions
+    const outcome = await postSessions(this.#target, sessionPayload(this.#payload, buckets), this.#abort.signal)
+    this.#inFlight -= sessions
+
+    if (outcome.ok) return this.#acknowledged(sessions)
+    if (outcome.status === 413 && buckets.length > 1) {
+      const half = Math.ceil(buckets.length / 2)
+      await this.#send(buckets.slice(0, half))
+      await this.#send(buckets.slice(half))
+      return
+    }
+    await this.#failed(buckets, sessions, outcome)
+  }
+
+  #acknowledged (sessions: number): void {
+    const now = Date.now()
+    this.#delivered += sessions
+    this.#lastDeliveryAt = now
+    if (this.#consecutiveFailures > 0) {
+      this.#log.info({ attempts: this.#consecutiveFailures + 1 }, 'fastify-easy-bugsnag: session delivery recovered')
+    }
+    this.#consecutiveFailures = 0
+    this.#retryAfter = 0
+    this.#log.debug({ sessions }, 'fastify-easy-bugsnag: sessions delivered')
+    Promise.resolve()
+      .then(() => this.#store.markDelivered?.(now))
+      .catch((error: unknown) => this.#storeFailed(error))
+  }
+
+  async #failed (buckets: SessionBucket[], sessions: number, outcome: Exclude<DeliveryOutcome, { ok: true }>): Promise<void> {
+    this.#failures++
+    this.#lastFailure = outcome.reason
+
+    if (!outcome.retry) {
+      this.#dropped += sessions
+      this.#log.warn(
+        { sessions, status: outcome.status, reason: outcome.reason },
+        'fastify-easy-bugsnag: sessions refused by the endpoint and dropped'
+      )
+      return
+    }
+
+    if (this.#consecutiveFailures === 0) {
+      this.#log.warn({ sessions, reason: outcome.reason }, 'fastify-easy-bugsnag: session delivery failing; will retry')
+    }
+    this.#consecutiveFailures++
+    this.#retryAfter = outcome.retryAfter ?? 0
+    try {
+      this.#dropExpired(await this.#store.giveBack(buckets, Date.now()))
+    } catch (error) {
+      this.#unstored = buckets.concat(this.#unstored)
+      this.#storeFailed(error)
+    }
+  }
+
+  #storeFailed (error: unknown): void {
+    if (this.#storeFailing) return
+    this.#storeFailing = true
+    this.#log.error({ err: error }, 'fastify-easy-bugsnag: session store failing; counts kept in memory')
+  }
+
+  #storeRecovered (): void {
+    if (!this.#storeFailing) return
+    this.#storeFailing = false
+    this.#log.info('fastify-easy-bugsnag: session store recovered')
+  }
+}
