@@ -10,14 +10,14 @@ import { resolveSettings, type EasyBugsnagOptions, type Settings } from './lib/o
 import { RequestClients, kClient, kSession, kSessionStart } from './lib/request-client.js'
 import type { SessionStore } from './lib/store.js'
 import { MemorySessionStore } from './lib/stores/memory.js'
-import { SessionTracker } from './lib/tracker.js'
+import { SessionTracker, type BugsnagSessions } from './lib/tracker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The base Bugsnag client. */
     bugsnag: Client
-    /** The session tracker: stats, flush and exclusion checks. */
-    bugsnagSessions: SessionTracker
+    /** Session stats, flush and exclusion checks. */
+    bugsnagSessions: BugsnagSessions
   }
   interface FastifyRequest {
     /** The request's own Bugsnag client, carrying its session when it has one. */
@@ -41,8 +41,10 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   const exclusions = compileExclusions({
     patterns: sessions.excludeUrls,
     delimiter: sessions.excludeUrlsDelimiter,
-    match: sessions.excludeUrlsMatch
+    match: sessions.excludeUrlsMatch,
+    allowUnsafePatterns: sessions.allowUnsafePatterns
   })
+  for (const warning of exclusions.warnings) log.warn(`fastify-easy-bugsnag: ${warning}`)
   const tracker = new SessionTracker({
     settings: sessions,
     store: openStore(settings),
@@ -56,7 +58,7 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   clients.install()
 
   fastify.decorate('bugsnag', client as Client)
-  fastify.decorate('bugsnagSessions', tracker)
+  fastify.decorate('bugsnagSessions', tracker.api())
   fastify.decorateRequest(kSessionStart, 0)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest(kClient, null)
@@ -131,6 +133,6 @@ export { EasyBugsnagError, INVALID_OPTION, INVALID_EXCLUSION, ALREADY_REGISTERED
 export { MemorySessionStore, type MemorySessionStoreOptions } from './lib/stores/memory.js'
 export type { EasyBugsnagOptions, SessionTrackingOptions } from './lib/options.js'
 export type { SessionBucket, SessionStore, StoreSettings, TakenBuckets, PendingSessions } from './lib/store.js'
-export type { SessionStats, SessionTracker } from './lib/tracker.js'
+export type { BugsnagSessions, SessionStats } from './lib/tracker.js'
 export type { ExclusionVerdict } from './lib/exclusions.js'
 export type { EasyBugsnagRouteConfig } from './lib/hooks.js'

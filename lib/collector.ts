@@ -1,5 +1,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+// Real timers even where a test fakes the global ones: the collector stands for a remote service.
+import { clearTimeout, setTimeout } from 'node:timers'
 
 /** One POST the collector received. */
 export interface CollectedRequest {

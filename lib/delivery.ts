@@ -89,7 +89,6 @@ export function postSessions (
         'Bugsnag-Payload-Version': '1',
         'Bugsnag-Sent-At': new Date().toISOString()
       },
-      timeout: target.timeout,
       signal
     })
 
@@ -97,14 +96,18 @@ export function postSessions (
     const settle = (outcome: DeliveryOutcome) => {
       if (settled) return
       settled = true
+      clearTimeout(deadline)
       resolve(outcome)
     }
     const fail = (reason: string) => settle({ ok: false, retry: true, status: null, reason, retryAfter: null })
 
-    request.on('timeout', () => {
+    // A deadline for the whole exchange: a socket timeout alone would let an
+    // endpoint that trickles bytes hold the delivery for ever.
+    const deadline = setTimeout(() => {
       fail(`no answer within ${target.timeout} ms`)
       request.destroy()
-    })
+    }, target.timeout)
+    deadline.unref()
     request.on('error', (error: NodeJS.ErrnoException) => {
       fail(error.name === 'AbortError' ? 'abandoned at close' : (error.code ?? error.message))
     })

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import type { FastifyErrorLike, Settings } from './options.js'
 import { pathOf, type Exclusions } from './exclusions.js'
+import { absoluteUrlOf } from './request-url.js'
 import type { RequestClients, RequestState } from './request-client.js'
 import type { SessionTracker } from './tracker.js'
 
@@ -27,6 +28,9 @@ export interface EasyBugsnagRouteConfig {
 export function requestHooks ({ settings, tracker, exclusions, clients }: HookParts) {
   const counting = tracker.enabled
   const testsExclusions = exclusions.size > 0
+  const targetOf = settings.sessions.excludeUrlsMatch === 'url'
+    ? (request: FastifyRequest) => absoluteUrlOf(request.protocol, request.host, request.originalUrl)
+    : (request: FastifyRequest) => pathOf(request.originalUrl)
   // Route config is only read once some route has opted out, since reading it allocates.
   let routesOptOut = false
 
@@ -35,7 +39,7 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
     // Requests that match no route are not sessions, as with the original (which starts
     // sessions once a route matched).
     if (!counting || request.is404) return
-    if ((testsExclusions && exclusions.isExcluded(pathOf(request.originalUrl))) ||
+    if ((testsExclusions && exclusions.isExcluded(targetOf(request))) ||
       (routesOptOut && (request.routeOptions.config as EasyBugsnagRouteConfig).bugsnagSessions === false)) {
       tracker.exclude()
       return

@@ -75,7 +75,7 @@ export const OptionsSchema = Type.Object({
   appVersion: Type.Optional(Type.String({ expected: 'a string' })),
   appType: Type.Optional(Type.String({ expected: 'a string' })),
   enabledReleaseStages: Type.Optional(Type.Union([
-    Type.Array(Type.String(), { expected: 'a list of strings' }),
+    Type.Array(Type.String({ expected: 'a string' }), { expected: 'a list of strings' }),
     Type.Null()
   ], { expected: 'a list of strings or null' })),
   endpoints: Type.Optional(Type.Object({
@@ -102,7 +102,7 @@ export const OptionsSchema = Type.Object({
     'function', 'a function (error, request) => boolean'
   )),
   /** Request headers redacted from events, beyond the built-in list. Default `[]`. */
-  redactedHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { expected: 'a list of header names' })),
+  redactedHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1, expected: 'a non-empty header name' }), { expected: 'a list of header names' })),
   sessionTracking: Type.Optional(SessionTrackingSchema)
 }, { additionalProperties: false, expected: 'an object' })
 
@@ -270,29 +270,37 @@ function checkSchema (options: unknown): void {
 
 /** Checks the values JSON Schema cannot see: functions, RegExp, clients, stores. */
 function checkKinds (node: SchemaNode, value: unknown, path: string): void {
-  if (value === undefined) return
+  const error = kindError(node, value, path)
+  if (error !== null) throw error
+}
+
+function kindError (node: SchemaNode, value: unknown, path: string): EasyBugsnagError | null {
+  if (value === undefined) return null
   if (node.kind !== undefined) {
-    if (!hasKind(node.kind, value)) throw invalidOption(path, node.expected as string, value)
-    return
+    return hasKind(node.kind, value) ? null : invalidOption(path, node.expected as string, value)
   }
-  if (node.properties !== undefined && typeof value === 'object' && value !== null) {
+  if (node.anyOf !== undefined) {
+    const fits = node.anyOf.some((branch) =>
+      Value.Check(branch as never, value) && kindError(branch, value, path) === null)
+    if (fits) return null
+    // A list goes through its own branch, so that the message names the item at fault.
+    const list = node.anyOf.find((branch) => branch.items !== undefined)
+    if (list !== undefined && Array.isArray(value)) return kindError(list, value, path)
+    return invalidOption(path, node.expected as string, value)
+  }
+  if (node.properties !== undefined && isObject(value)) {
     for (const [name, child] of Object.entries(node.properties)) {
-      checkKinds(child, (value as Record<string, unknown>)[name], joinPath(path, name))
+      const error = kindError(child, value[name], joinPath(path, name))
+      if (error !== null) return error
     }
   }
   if (node.items !== undefined && Array.isArray(value)) {
-    value.forEach((item, index) => checkKinds(node.items as SchemaNode, item, `${path}[${index}]`))
-  }
-  if (node.anyOf !== undefined) {
-    const branches = node.anyOf.filter((branch) => branch.kind !== undefined)
-    const plain = Value.Check(Type.Union(node.anyOf.filter((branch) => branch.kind === undefined) as never), value)
-    if (!plain && branches.length > 0 && !branches.some((branch) => hasKind(branch.kind as Kind, value))) {
-      // Arrays go through their own branch so that the message names the item.
-      const arrayBranch = node.anyOf.find((branch) => branch.items !== undefined)
-      if (arrayBranch !== undefined && Array.isArray(value)) return checkKinds(arrayBranch, value, path)
-      throw invalidOption(path, node.expected as string, value)
+    for (const [index, item] of value.entries()) {
+      const error = kindError(node.items, item, `${path}[${index}]`)
+      if (error !== null) return error
     }
   }
+  return null
 }
 
 function hasKind (kind: Kind, value: unknown): boolean {

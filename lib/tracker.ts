@@ -32,6 +32,16 @@ export interface SessionStats {
   lastDeliveryAt: string | null
 }
 
+/** `fastify.bugsnagSessions`: what the app may ask of the tracker. */
+export interface BugsnagSessions {
+  /** A snapshot of what this process did and what waits. */
+  stats (): Promise<SessionStats>
+  /** Delivers what is pending now, whatever the interval; resolves when that attempt ends. */
+  flush (): Promise<void>
+  /** Whether a request to this URL (a path, or an absolute URL in 'url' mode) would start no session. */
+  isExcluded (url: string): boolean
+}
+
 export interface TrackerParts {
   settings: SessionSettings
   store: SessionStore
@@ -96,6 +106,15 @@ export class SessionTracker {
     this.#disabledReason = parts.disabledReason
     this.enabled = parts.disabledReason === null
     if (this.enabled) this.#schedule(this.#settings.deliveryInterval)
+  }
+
+  /** The public face of the tracker, without the request path's methods. */
+  api (): BugsnagSessions {
+    return Object.freeze({
+      stats: () => this.stats(),
+      flush: () => this.flush(),
+      isExcluded: (url: string) => this.isExcluded(url)
+    })
   }
 
   /** Counts one session started at `now` (ms since the epoch). */
@@ -209,6 +228,7 @@ export class SessionTracker {
   }
 
   #retryAfter = 0
+  #refusal: string | null = null
 
   /** One delivery at a time: a second caller shares the attempt in flight. */
   #deliver (force: boolean): Promise<void> {
@@ -313,6 +333,7 @@ export class SessionTracker {
     }
     this.#consecutiveFailures = 0
     this.#retryAfter = 0
+    this.#refusal = null
     this.#log.debug({ sessions }, 'fastify-easy-bugsnag: sessions delivered')
     Promise.resolve()
       .then(() => this.#store.markDelivered?.(now))
@@ -325,14 +346,19 @@ export class SessionTracker {
 
     if (!outcome.retry) {
       this.#dropped += sessions
-      this.#log.warn(
-        { sessions, status: outcome.status, reason: outcome.reason },
-        'fastify-easy-bugsnag: sessions refused by the endpoint and dropped'
-      )
+      // A refusal repeats every interval (a revoked key); say it once until it changes.
+      if (this.#refusal !== outcome.reason) {
+        this.#refusal = outcome.reason
+        this.#log.warn(
+          { sessions, status: outcome.status, reason: outcome.reason },
+          'fastify-easy-bugsnag: sessions refused by the endpoint and dropped'
+        )
+      }
       return
     }
 
-    if (this.#consecutiveFailures === 0) {
+    // At close, the one warning is the one that says what was not delivered.
+    if (this.#consecutiveFailures === 0 && !this.#closed) {
       this.#log.warn({ sessions, reason: outcome.reason }, 'fastify-easy-bugsnag: session delivery failing; will retry')
     }
     this.#consecutiveFailures++

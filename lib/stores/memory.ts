@@ -20,14 +20,18 @@ export class MemorySessionStore implements SessionStore {
   #buckets: LRUCache<number, number>
   #expired = 0
   #lastDeliveryAt: number | null = null
+  #now = 0
 
   constructor (options: MemorySessionStoreOptions = {}) {
     this.#ownTtl = options.cacheExpiresAfter !== undefined
     this.#ttl = (options.cacheExpiresAfter ?? 3600) * 1000
     this.#buckets = new LRUCache<number, number>({
       max: options.maxBuckets ?? 10_000,
-      // Wall-clock time, so that a bucket's expiry follows the minute it describes.
-      perf: { now: () => Date.now() },
+      // The time the tracker passes in, so that expiry follows the minute a bucket
+      // describes and every call sees one clock.
+      perf: { now: () => this.#now },
+      // No cached clock: caching it would keep a timer of its own.
+      ttlResolution: 0,
       ttl: this.#ttl,
       dispose: (sessions, _minute, reason) => {
         if (reason === 'expire' || reason === 'evict') this.#expired += sessions
@@ -40,6 +44,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   add (buckets: SessionBucket[], now: number): void {
+    this.#now = now
     for (const { minute, sessions } of buckets) {
       const ttl = minute + this.#ttl - now
       if (ttl <= 0) {
@@ -51,6 +56,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   take (now: number): TakenBuckets {
+    this.#now = now
     this.#buckets.purgeStale()
     const buckets: SessionBucket[] = []
     for (const [minute, sessions] of this.#buckets.entries()) buckets.push({ minute, sessions })
@@ -79,7 +85,8 @@ export class MemorySessionStore implements SessionStore {
     this.#lastDeliveryAt = at
   }
 
-  #takeExpired (_now: number): number {
+  #takeExpired (now: number): number {
+    this.#now = now
     this.#buckets.purgeStale()
     const expired = this.#expired
     this.#expired = 0
