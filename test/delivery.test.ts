@@ -1,0 +1,249 @@
+import FakeTimers from '@sinonjs/fake-timers'
+import Fastify from 'fastify'
+import { test } from 'tap'
+import easyBugsnag from '../index.js'
+import { Collector } from '../lib/collector.js'
+import { API_KEY, createClient, recordingLogger, sessionCountsOf, setup, until } from './helpers.js'
+
+const MINUTE_START = Date.UTC(2026, 11, 4, 15, 14, 0)
+
+test('sessions are counted in the bucket of the UTC minute they started in', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START + 59_000, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app, collector } = await setup(t, { plugin: { sessionTracking: { deliveryInterval: 600 } } })
+
+  await app.inject('/ok')
+  await app.inject('/ok')
+  clock.tick(2_000)
+  await app.inject('/ok')
+  clock.tick(60_000)
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+
+  t.same(sessionCountsOf(collector), [
+    { startedAt: '2026-12-04T15:14:00.000Z', sessionsStarted: 2 },
+    { startedAt: '2026-12-04T15:15:00.000Z', sessionsStarted: 1 },
+    { startedAt: '2026-12-04T15:16:00.000Z', sessionsStarted: 1 }
+  ])
+})
+
+test('the timer delivers once per interval and never on a request', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app, collector } = await setup(t, { plugin: { sessionTracking: { deliveryInterval: 60 } } })
+
+  await app.inject('/ok')
+  t.equal(collector.received.length, 0, 'nothing sent on the request path')
+  await clock.tickAsync(59_000)
+  t.equal(collector.received.length, 0, 'nothing before the interval')
+  await clock.tickAsync(2_000)
+  await until(async () => (await app.bugsnagSessions.stats()).delivered === 1)
+  t.equal(collector.sessionsStarted, 1)
+
+  // An interval with nothing pending sends nothing.
+  await clock.tickAsync(60_000)
+  await app.bugsnagSessions.flush()
+  t.equal(collector.sessionPayloads.length, 1)
+})
+
+test('close() delivers what is pending and leaves no timer behind', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+  const app = Fastify()
+  await app.register(easyBugsnag, {
+    client: createClient(collector),
+    sessionTracking: { enabled: true, deliveryInterval: 60 }
+  })
+  app.get('/ok', async () => 'ok')
+
+  await app.inject('/ok')
+  await clock.tickAsync(61_000)
+  await until(async () => (await app.bugsnagSessions.stats()).delivered === 1)
+  for (let i = 0; i < 5; i++) await app.inject('/ok')
+  await app.close()
+
+  t.same(sessionCountsOf(collector).map((count) => count.sessionsStarted), [1, 5])
+  t.equal(collector.sessionsStarted, 6)
+  t.equal(clock.countTimers(), 0)
+})
+
+test('close() with the endpoint down resolves and logs one warning', async (t) => {
+  const collector = await Collector.start()
+  const client = createClient(collector)
+  await collector.close()
+  const logger = recordingLogger()
+  const app = Fastify({ logger: { level: 'warn', stream: logger.stream } })
+  await app.register(easyBugsnag, { client, sessionTracking: { enabled: true } })
+  app.get('/ok', async () => 'ok')
+
+  for (let i = 0; i < 3; i++) await app.inject('/ok')
+  await app.close()
+
+  const warnings = logger.lines.filter((line) => line.level === 40)
+  t.equal(warnings.length, 1)
+  t.equal(warnings[0]?.msg, 'fastify-easy-bugsnag: sessions not delivered at close')
+  t.equal(warnings[0]?.pending, 3)
+  t.equal(warnings[0]?.reason, 'ECONNREFUSED')
+})
+
+test('close() with a hung endpoint ends within closeTimeout', async (t) => {
+  const { app, collector } = await setup(t, {
+    answer: () => ({ hang: true }),
+    plugin: { sessionTracking: { closeTimeout: 0.2 } }
+  })
+
+  await app.inject('/ok')
+  const started = Date.now()
+  await app.close()
+  const took = Date.now() - started
+
+  t.ok(took >= 150 && took < 2000, `close took ${took} ms`)
+  t.equal(collector.received.length, 1)
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.pending, 1)
+  t.equal(stats.delivered, 0)
+  t.equal(stats.lastFailure, 'abandoned at close')
+})
+
+test('a failed delivery gives its counts back and the retry delivers them once', async (t) => {
+  let failures = 2
+  const { app, collector } = await setup(t, {
+    answer: () => failures-- > 0 ? { status: 503 } : { status: 202 }
+  })
+
+  for (let i = 0; i < 4; i++) await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+  let stats = await app.bugsnagSessions.stats()
+  t.equal(stats.pending, 4)
+  t.equal(stats.deliveryFailures, 1)
+  t.equal(stats.lastFailure, 'HTTP 503')
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+  await app.bugsnagSessions.flush()
+  stats = await app.bugsnagSessions.stats()
+  t.equal(stats.delivered, 5)
+  t.equal(stats.pending, 0)
+  t.equal(stats.deliveryFailures, 2)
+  t.equal(collector.sessionsStarted, 5)
+  t.equal(collector.received.length, 3)
+})
+
+test('a permanent refusal drops the sessions with one warning naming the status', async (t) => {
+  const logger = recordingLogger()
+  const { app, collector } = await setup(t, {
+    answer: () => ({ status: 401 }),
+    fastify: { logger: { level: 'warn', stream: logger.stream } }
+  })
+
+  for (let i = 0; i < 3; i++) await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.dropped, 3)
+  t.equal(stats.pending, 0)
+  t.equal(stats.started, stats.pending + stats.delivered + stats.dropped)
+  t.equal(collector.received.length, 1)
+  const warnings = logger.lines.filter((line) => line.level === 40)
+  t.equal(warnings.length, 1)
+  t.equal(warnings[0]?.status, 401)
+  t.notMatch(JSON.stringify(logger.lines), API_KEY)
+})
+
+test('a payload too large is split in halves', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app, collector } = await setup(t, {
+    answer: (request) => {
+      const counts = (request.body as { sessionCounts: unknown[] }).sessionCounts
+      return counts.length > 1 ? { status: 413 } : { status: 202 }
+    },
+    plugin: { sessionTracking: { deliveryInterval: 600 } }
+  })
+
+  for (let minute = 0; minute < 3; minute++) {
+    await app.inject('/ok')
+    clock.tick(60_000)
+  }
+  await app.bugsnagSessions.flush()
+
+  t.equal(collector.sessionPayloads.length, 3)
+  t.equal(collector.received.length, 5)
+  t.equal((await app.bugsnagSessions.stats()).delivered, 3)
+})
+
+test('one delivery in flight at most; flush() waits for it and sends what came after', async (t) => {
+  const { app, collector } = await setup(t, { answer: () => ({ delay: 300 }) })
+
+  for (let i = 0; i < 20; i++) await app.inject('/ok')
+  const first = app.bugsnagSessions.flush()
+  await new Promise((resolve) => setImmediate(resolve))
+  await app.inject('/ok')
+  const second = app.bugsnagSessions.flush()
+  await collector.waitFor(() => collector.received.length === 1)
+  t.equal(collector.received.length, 1, 'the second flush waits for the first')
+  await Promise.all([first, second])
+
+  t.same(sessionCountsOf(collector).map((count) => count.sessionsStarted), [20, 1])
+})
+
+test('Retry-After and backoff space the retries', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const answers = [{ status: 429, headers: { 'retry-after': '120' } }, { status: 500 }, { status: 202 }]
+  const { app, collector } = await setup(t, {
+    answer: () => answers.shift() ?? { status: 202 },
+    plugin: { sessionTracking: { deliveryInterval: 10 } }
+  })
+
+  await app.inject('/ok')
+  const failures = (count: number) => until(async () => (await app.bugsnagSessions.stats()).deliveryFailures === count)
+  await clock.tickAsync(10_000)
+  await failures(1)
+  // Retry-After 120 s outweighs the 1 s backoff.
+  await clock.tickAsync(119_000)
+  t.equal(collector.received.length, 1)
+  await clock.tickAsync(1_000)
+  await failures(2)
+  // Then 2 s of backoff after the second failure.
+  await clock.tickAsync(1_900)
+  t.equal(collector.received.length, 2, JSON.stringify(collector.received.map((r) => r.receivedAt - MINUTE_START)))
+  await clock.tickAsync(100)
+  await until(async () => (await app.bugsnagSessions.stats()).delivered === 1)
+  t.equal(collector.sessionsStarted, 1)
+})
+
+test('a delivery that gets no answer within deliveryTimeout is retried', async (t) => {
+  let hang = true
+  const { app, collector } = await setup(t, {
+    answer: () => hang ? { hang: true } : { status: 202 },
+    plugin: { sessionTracking: { deliveryTimeout: 0.1 } }
+  })
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+  t.equal((await app.bugsnagSessions.stats()).lastFailure, 'no answer within 100 ms')
+  hang = false
+  await app.bugsnagSessions.flush()
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.delivered, 1)
+  t.equal(stats.pending, 0)
+  t.equal(collector.received.length, 2)
+})
+
+test('a connection reset mid-delivery keeps the counts for the retry', async (t) => {
+  let reset = true
+  const { app, collector } = await setup(t, { answer: () => reset ? { reset: true } : { status: 200 } })
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+  t.equal((await app.bugsnagSessions.stats()).lastFailure, 'ECONNRESET')
+  reset = false
+  await app.bugsnagSessions.flush()
+
+  t.equal(collector.sessionsStarted, 1)
+  t.equal((await app.bugsnagSessions.stats()).delivered, 1)
+})

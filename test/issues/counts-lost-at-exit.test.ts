@@ -1,0 +1,26 @@
+// Case C3: counts lost at exit, and timers that keep the process alive (bugsnag-js #477, bugsnag-php PR #586).
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { test } from 'tap'
+import { Collector } from '../../lib/collector.js'
+
+const service = fileURLToPath(new URL('../fixtures/short-lived-service.ts', import.meta.url))
+
+test('a process that closes the app delivers its counts and exits on its own', async (t) => {
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+
+  // The child loads TypeScript the way this process does.
+  const child = spawn(process.execPath, [...process.execArgv, service, collector.url, '5'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exitCode = await new Promise<number | null>((resolve) => {
+    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.on('exit', (code) => {
+      clearTimeout(guard)
+      resolve(code)
+    })
+  })
+
+  t.equal(exitCode, 0, 'exited by itself, before the guard')
+  t.equal(collector.sessionPayloads.length, 1)
+  t.equal(collector.sessionsStarted, 5)
+})

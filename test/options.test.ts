@@ -1,0 +1,101 @@
+import Fastify from 'fastify'
+import { test } from 'tap'
+import easyBugsnag, { INVALID_EXCLUSION, INVALID_OPTION, NO_CLIENT } from '../index.js'
+import { describeValue } from '../lib/errors.js'
+import { resolveSettings } from '../lib/options.js'
+import { API_KEY, Bugsnag } from './helpers.js'
+
+const client = Bugsnag.createClient({ apiKey: API_KEY, logger: null } as never)
+
+const invalid: Array<[string, unknown, string, RegExp | string]> = [
+  ['options that are not an object', 'key', INVALID_OPTION, 'option "options" must be an object, got "key"'],
+  ['an unknown top-level option', { apiKey: API_KEY, sesionTracking: {} }, INVALID_OPTION, /option "sesionTracking" is not an option; expected one of client, apiKey, .*sessionTracking/],
+  ['an unknown sessionTracking option', { apiKey: API_KEY, sessionTracking: { enable: true } }, INVALID_OPTION, /option "sessionTracking.enable" is not an option; expected one of enabled, /],
+  ['neither client nor apiKey', {}, NO_CLIENT, 'give either "client" (a started Bugsnag client) or "apiKey"'],
+  ['an empty apiKey', { apiKey: '' }, INVALID_OPTION, 'option "apiKey" must be a non-empty string, got ""'],
+  ['a numeric apiKey', { apiKey: 42 }, INVALID_OPTION, 'option "apiKey" must be a non-empty string, got 42'],
+  ['a client that is not a Bugsnag client', { client: {} }, INVALID_OPTION, 'option "client" must be a Bugsnag client (from Bugsnag.start() or Bugsnag.createClient()), got {}'],
+  ['a client and Bugsnag settings', { client, releaseStage: 'x' }, INVALID_OPTION, 'option "releaseStage" must be left out when "client" is given (configure that client instead), got "x"'],
+  ['a client and clientOptions', { client, clientOptions: {} }, INVALID_OPTION, 'option "clientOptions" must be left out when "client" is given (configure that client instead), got {}'],
+  ['enabled as a string', { apiKey: API_KEY, sessionTracking: { enabled: 'yes' } }, INVALID_OPTION, 'option "sessionTracking.enabled" must be a boolean, got "yes"'],
+  ['a negative TTL', { apiKey: API_KEY, sessionTracking: { cacheExpiresAfter: -1 } }, INVALID_OPTION, 'option "sessionTracking.cacheExpiresAfter" must be a number of seconds greater than 0, got -1'],
+  ['a zero interval', { apiKey: API_KEY, sessionTracking: { deliveryInterval: 0 } }, INVALID_OPTION, 'option "sessionTracking.deliveryInterval" must be a number of seconds greater than 0, got 0'],
+  ['a TTL shorter than the interval', { apiKey: API_KEY, sessionTracking: { cacheExpiresAfter: 10, deliveryInterval: 30 } }, INVALID_OPTION, 'option "sessionTracking.cacheExpiresAfter" must be at least sessionTracking.deliveryInterval (30 s), or buckets would expire before their first delivery, got 10'],
+  ['a match mode that does not exist', { apiKey: API_KEY, sessionTracking: { excludeUrlsMatch: 'host' } }, INVALID_OPTION, 'option "sessionTracking.excludeUrlsMatch" must be \'path\' or \'url\', got "host"'],
+  ['a pattern that is a number', { apiKey: API_KEY, sessionTracking: { excludeUrls: [1] } }, INVALID_OPTION, 'option "sessionTracking.excludeUrls[0]" must be a string pattern or a RegExp, got 1'],
+  ['a single pattern that is an object', { apiKey: API_KEY, sessionTracking: { excludeUrls: {} } }, INVALID_OPTION, 'option "sessionTracking.excludeUrls" must be a string pattern, a RegExp, or a list of them, got {}'],
+  ['a cache that is not a store', { apiKey: API_KEY, sessionTracking: { cache: { add () {} } } }, INVALID_OPTION, /option "sessionTracking.cache" must be 'memory' or a SessionStore object, got \{\}/],
+  ['a cache name not known', { apiKey: API_KEY, sessionTracking: { cache: 'disk' } }, INVALID_OPTION, 'option "sessionTracking.cache" must be \'memory\' or a SessionStore object, got "disk"'],
+  ['maxBuckets that is not an integer', { apiKey: API_KEY, sessionTracking: { maxBuckets: 1.5 } }, INVALID_OPTION, 'option "sessionTracking.maxBuckets" must be an integer of at least 1, got 1.5'],
+  ['shouldReportError that is not a function', { apiKey: API_KEY, shouldReportError: true }, INVALID_OPTION, 'option "shouldReportError" must be a function (error, request) => boolean, got true'],
+  ['onSession that is a list with a non-function', { apiKey: API_KEY, onSession: [() => {}, 'x'] }, INVALID_OPTION, 'option "onSession" must be a function or a list of functions, got [null,"x"]'],
+  ['endpoints without sessions', { apiKey: API_KEY, endpoints: { notify: 'http://127.0.0.1:1/notify' } }, INVALID_OPTION, /option "endpoints.sessions" must be a URL, got undefined|option "endpoints" must be an object with the URLs notify and sessions/],
+  ['a logger that is a string', { apiKey: API_KEY, logger: 'console' }, INVALID_OPTION, 'option "logger" must be a logger with debug, info, warn and error, or null, got "console"'],
+  ['redactedHeaders with an empty name', { apiKey: API_KEY, redactedHeaders: [''] }, INVALID_OPTION, 'option "redactedHeaders[0]" must be a non-empty header name, got ""'],
+  ['enabledReleaseStages as a string', { apiKey: API_KEY, enabledReleaseStages: 'production' }, INVALID_OPTION, 'option "enabledReleaseStages" must be a list of strings or null, got "production"'],
+  ['a delimiter of two characters', { apiKey: API_KEY, sessionTracking: { excludeUrlsDelimiter: '##' } }, INVALID_OPTION, /sessionTracking.excludeUrlsDelimiter/],
+  ['a pattern that does not compile', { apiKey: API_KEY, sessionTracking: { excludeUrls: ['^/ok$', '(unclosed'] } }, INVALID_EXCLUSION, /sessionTracking\.excludeUrls\[1\].*\(unclosed/]
+]
+
+for (const [name, options, code, message] of invalid) {
+  test(`registration fails on ${name}`, async (t) => {
+    const app = Fastify()
+    app.register(easyBugsnag, options as never)
+    const error = await app.ready().then(() => null, (error: Error & { code: string }) => error)
+    t.equal(error?.code, code)
+    if (typeof message === 'string') t.equal(error?.message, `fastify-easy-bugsnag: ${message}`)
+    else t.match(error?.message, message)
+    await app.close()
+  })
+}
+
+test('defaults, as documented', async (t) => {
+  const settings = resolveSettings({ apiKey: API_KEY })
+  t.same(settings.sessions, {
+    enabled: false,
+    excludeUrls: [],
+    excludeUrlsDelimiter: '#',
+    excludeUrlsMatch: 'path',
+    allowUnsafePatterns: false,
+    cacheExpiresAfter: 3_600_000,
+    deliveryInterval: 30_000,
+    deliveryTimeout: 10_000,
+    closeTimeout: 5_000,
+    cache: 'memory',
+    cacheNamespace: 'easy_bugsnag_sessions',
+    maxBuckets: 10_000
+  })
+  t.equal(settings.asyncContext, true)
+  t.same(settings.redactedHeaders, ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'bugsnag-api-key'])
+  t.same(settings.clientConfig, { apiKey: API_KEY })
+  t.equal(settings.shouldReportError(new Error('x'), {} as never), true)
+  t.equal(settings.shouldReportError(Object.assign(new Error('x'), { statusCode: 499 }), {} as never), false)
+  t.equal(settings.shouldReportError(Object.assign(new Error('x'), { statusCode: 503 }), {} as never), true)
+  t.equal(settings.shouldReportError(null as never, {} as never), true)
+})
+
+test('a single pattern is a list of one; Bugsnag settings pass through', async (t) => {
+  const onSession = () => {}
+  const settings = resolveSettings({
+    apiKey: API_KEY,
+    releaseStage: 'production',
+    onSession,
+    clientOptions: { maxBreadcrumbs: 5 },
+    sessionTracking: { excludeUrls: '^/ping$', cacheExpiresAfter: 60, deliveryInterval: 0.5 }
+  })
+  t.same(settings.sessions.excludeUrls, ['^/ping$'])
+  t.equal(settings.sessions.deliveryInterval, 500)
+  t.same(settings.clientConfig, { maxBreadcrumbs: 5, apiKey: API_KEY, releaseStage: 'production', onSession })
+})
+
+test('values are described briefly in messages', async (t) => {
+  t.equal(describeValue(undefined), 'undefined')
+  t.equal(describeValue(() => {}), 'a function')
+  t.equal(describeValue(Symbol('s')), 'Symbol(s)')
+  t.equal(describeValue(10n), '10')
+  t.equal(describeValue(/x/g), '/x/g')
+  t.equal(describeValue('x'.repeat(100)), `"${'x'.repeat(76)}...`)
+  const circular: Record<string, unknown> = {}
+  circular.self = circular
+  t.equal(describeValue(circular), '[object Object]')
+})
