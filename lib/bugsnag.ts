@@ -14,10 +14,12 @@ export interface BugsnagInternals {
     releaseStage?: string
     appVersion?: string
     appType?: string
-    hostname?: string
+    /** Bugsnag's Node configuration defaults it to the machine's hostname. */
+    hostname: string
     enabledReleaseStages: string[] | null
     endpoints: { notify: string, sessions: string } | null
     agent?: import('node:http').Agent
+    onUncaughtException: (error: unknown, event: Event, logger: Logger) => void
   }
   _notifier: { name: string, version: string, url: string }
   _logger: Logger

@@ -24,6 +24,8 @@ export interface CollectorAnswer {
   hang?: boolean
   /** Close the connection without an answer. */
   reset?: boolean
+  /** Send the status line and part of the body, then close the connection. */
+  truncate?: boolean
 }
 
 export interface CollectorOptions {
@@ -97,7 +99,7 @@ export class Collector {
   get sessionsStarted (): number {
     let total = 0
     for (const request of this.sessionPayloads) {
-      for (const count of (request.body as SessionCountsBody).sessionCounts ?? []) total += count.sessionsStarted
+      for (const count of (request.body as SessionCountsBody | null)?.sessionCounts ?? []) total += count.sessionsStarted
     }
     return total
   }
@@ -148,13 +150,18 @@ export class Collector {
         request.socket.destroy()
         return
       }
+      if (answer.truncate === true) {
+        response.writeHead(answer.status ?? 202, { 'content-length': '100' })
+        response.write('{"status":', () => request.socket.destroy())
+        return
+      }
       const reply = () => {
         const status = answer.status ?? 202
         if (status >= 200 && status < 300) this.#record(collected)
         response.writeHead(status, { 'content-type': 'application/json', ...answer.headers })
         response.end(status >= 200 && status < 300 ? '{"status":"accepted"}' : '{"errors":["refused"]}')
       }
-      if (answer.delay !== undefined && answer.delay > 0) setTimeout(reply, answer.delay)
+      if ((answer.delay ?? 0) > 0) setTimeout(reply, answer.delay)
       else reply()
     })
   }

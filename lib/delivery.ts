@@ -1,6 +1,5 @@
 import http from 'node:http'
 import https from 'node:https'
-import os from 'node:os'
 import type { SessionBucket } from './store.js'
 
 /** Where and how session payloads go, read from the Bugsnag client. */
@@ -33,7 +32,7 @@ export interface SessionPayload {
 
 export interface PayloadSource {
   notifier: { name: string, version: string, url: string }
-  hostname: string | undefined
+  hostname: string
   releaseStage: string | undefined
   appVersion: string | undefined
   appType: string | undefined
@@ -45,7 +44,7 @@ export function sessionPayload (source: PayloadSource, buckets: readonly Session
   return {
     notifier: source.notifier,
     device: {
-      hostname: source.hostname ?? os.hostname(),
+      hostname: source.hostname,
       runtimeVersions: { node: process.versions.node, fastify: source.fastifyVersion }
     },
     app: { releaseStage: source.releaseStage, version: source.appVersion, type: source.appType },
@@ -109,10 +108,13 @@ export function postSessions (
     }, target.timeout)
     deadline.unref()
     request.on('error', (error: NodeJS.ErrnoException) => {
-      fail(error.name === 'AbortError' ? 'abandoned at close' : (error.code ?? error.message))
+      if (error.name === 'AbortError') return fail('abandoned at close')
+      // Node's HTTP client gives every network failure a code; the message is a fallback.
+      /* c8 ignore next */
+      fail(error.code ?? error.message)
     })
     request.on('response', (response) => {
-      const status = response.statusCode ?? 0
+      const status = response.statusCode as number
       // The body is of no use; reading it lets the socket close.
       response.resume()
       response.on('error', () => fail(`connection lost while reading the ${status} answer`))

@@ -187,7 +187,7 @@ export class RequestClients {
       referer: request.headers.referer,
       ...(request.body === undefined ? {} : { body: request.body })
     } as Event['request']
-    if (event.context === undefined || event.context === '') {
+    if (!event.context) {
       event.context = `${request.method} ${routePattern ?? request.originalUrl}`
     }
     event.addMetadata('request', {

@@ -3,7 +3,8 @@ import type { Event } from '@bugsnag/js'
 import type { SessionLike } from './bugsnag.js'
 
 interface EventCounter {
-  countEvent (unhandled: boolean): void
+  /** `crashedSince` is the session's start when this event is its first unhandled one, else null. */
+  countEvent (unhandled: boolean, crashedSince: number | null): void
 }
 
 /**
@@ -47,7 +48,7 @@ export class RequestSession implements SessionLike {
     const unhandled = (event as unknown as { _handledState: { unhandled: boolean } })._handledState.unhandled
     if (unhandled) this._unhandled++
     else this._handled++
-    this.#counter?.countEvent(unhandled)
+    this.#counter?.countEvent(unhandled, unhandled && this._unhandled === 1 ? this.startedAt.getTime() : null)
   }
 
   toJSON (): { id: string, startedAt: Date, events: { handled: number, unhandled: number } } {

@@ -54,10 +54,14 @@ export interface SessionStore {
   giveBack(buckets: SessionBucket[], now: number): Awaitable<number>
   /** Sessions waiting in the store, and those found expired since the store last reported any. */
   pending(now: number): Awaitable<PendingSessions>
-  /** When any process sharing the store last delivered (ms since the epoch), or null. */
-  lastDeliveryAt?(): Awaitable<number | null>
-  /** Records a delivery, so that processes sharing the store deliver once per interval. */
-  markDelivered?(at: number): Awaitable<void>
+  /**
+   * For a shared store: claims this interval's delivery for the calling
+   * process, atomically. True when no process sharing the store claimed one
+   * within `interval` ms before `now`, and then records `now`; false
+   * otherwise. This is how short-lived processes deliver at most once per
+   * interval between them, as EasyBugsnag did.
+   */
+  claimDelivery?(now: number, interval: number): Awaitable<boolean>
   /** Releases what the store opened. */
   close?(): Awaitable<void>
 }

@@ -24,6 +24,14 @@ export interface SessionStats {
   dropped: number
   /** Sessions counted and neither delivered nor dropped yet (for a shared store, the store's total). */
   pending: number
+  /**
+   * Share of the sessions started since the plugin registered that had no
+   * unhandled error (the stability score Bugsnag computes), or null before
+   * the first session.
+   */
+  stability: number | null
+  /** The same for the sessions that started in the last complete minute, or null when there were none. */
+  lastMinuteStability: number | null
   /** Failed delivery attempts. */
   deliveryFailures: number
   /** Why the last attempt failed, or null. */
@@ -42,6 +50,11 @@ export interface BugsnagSessions {
   isExcluded (url: string): boolean
 }
 
+/** The share of `started` sessions that had no unhandled error, rounded to 4 places; null with none. */
+function share (started: number, crashed: number): number | null {
+  return started === 0 ? null : Math.round((1 - crashed / started) * 10_000) / 10_000
+}
+
 export interface TrackerParts {
   settings: SessionSettings
   store: SessionStore
@@ -54,6 +67,7 @@ export interface TrackerParts {
 }
 
 const FIRST_RETRY = 1000
+const PERSIST_INTERVAL = 1000
 const RETRY_CEILING = 60_000
 
 /**
@@ -86,6 +100,10 @@ export class SessionTracker {
   #delivered = 0
   #dropped = 0
   #failures = 0
+  #crashed = 0
+  // Sessions started, and sessions with an unhandled error, by minute of start: the last few minutes.
+  #recentStarted = new Map<number, number>()
+  #recentCrashed = new Map<number, number>()
   #consecutiveFailures = 0
   #lastFailure: string | null = null
   #lastDeliveryAt: number | null = null
@@ -93,6 +111,8 @@ export class SessionTracker {
 
   #delivery: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
+  #persistTimer: NodeJS.Timeout | null = null
+  #shared: boolean
   #abort = new AbortController()
   #closed = false
 
@@ -105,7 +125,10 @@ export class SessionTracker {
     this.#log = parts.log
     this.#disabledReason = parts.disabledReason
     this.enabled = parts.disabledReason === null
-    if (this.enabled) this.#schedule(this.#settings.deliveryInterval)
+    this.#shared = parts.store.shared === true
+    if (!this.enabled) return
+    this.#schedule(this.#settings.deliveryInterval)
+    if (this.#shared) this.#schedulePersist()
   }
 
   /** The public face of the tracker, without the request path's methods. */
@@ -131,9 +154,13 @@ export class SessionTracker {
   }
 
   /** Counts an event reported against one of this tracker's sessions. */
-  countEvent (unhandled: boolean): void {
+  countEvent (unhandled: boolean, crashedSince: number | null): void {
     if (unhandled) this.#unhandled++
     else this.#handled++
+    if (crashedSince === null) return
+    this.#crashed++
+    const minute = minuteOf(crashedSince)
+    this.#recentCrashed.set(minute, (this.#recentCrashed.get(minute) ?? 0) + 1)
   }
 
   /** The decision the plugin takes for a request to this target. */
@@ -142,7 +169,9 @@ export class SessionTracker {
   }
 
   async stats (): Promise<SessionStats> {
-    const stored = await this.#readPending(Date.now())
+    const now = Date.now()
+    const stored = await this.#readPending(now)
+    const stability = this.#stability(now)
     return {
       enabled: this.enabled,
       disabledReason: this.#disabledReason,
@@ -152,7 +181,9 @@ export class SessionTracker {
       unhandledErrors: this.#unhandled,
       delivered: this.#delivered,
       dropped: this.#dropped,
-      pending: this.#bufferCount + sumSessions(this.#unstored) + this.#inFlight + stored,
+      pending: this.#local() + stored,
+      stability: stability.overall,
+      lastMinuteStability: stability.lastMinute,
       deliveryFailures: this.#failures,
       lastFailure: this.#lastFailure,
       lastDeliveryAt: this.#lastDeliveryAt === null ? null : new Date(this.#lastDeliveryAt).toISOString()
@@ -177,15 +208,17 @@ export class SessionTracker {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#timer !== null) clearTimeout(this.#timer)
+    clearTimeout(this.#timer ?? undefined)
+    clearTimeout(this.#persistTimer ?? undefined)
     this.#timer = null
+    this.#persistTimer = null
     if (!this.enabled) return
 
     let deadline: NodeJS.Timeout | undefined
     const timedOut = new Promise<boolean>((resolve) => {
       deadline = setTimeout(resolve, this.#settings.closeTimeout, true)
     })
-    const finished = this.flush().then(() => false)
+    const finished = this.#lastDelivery().then(() => false)
     const late = await Promise.race([finished, timedOut])
     clearTimeout(deadline)
     if (late) {
@@ -194,22 +227,67 @@ export class SessionTracker {
       await finished
     }
 
-    const left = (await this.stats()).pending
+    // With a shared store, what reached the store is not lost: another process delivers it.
+    const left = this.#shared ? this.#local() : (await this.stats()).pending
     if (left > 0) {
       this.#log.warn(
         { pending: left, reason: late ? `close took longer than ${this.#settings.closeTimeout} ms` : this.#lastFailure },
         'fastify-easy-bugsnag: sessions not delivered at close'
       )
     }
-    await this.#store.close?.()
+    try {
+      await this.#store.close?.()
+    } catch (error) {
+      this.#log.error({ err: error }, 'fastify-easy-bugsnag: the session store failed to close')
+    }
+  }
+
+  /**
+   * At close: the memory store delivers everything; a shared store receives
+   * the buffered counts and delivers only when this interval is still
+   * unclaimed, so that short-lived processes deliver once per interval.
+   */
+  async #lastDelivery (): Promise<void> {
+    if (this.#delivery !== null) await this.#delivery
+    await this.#deliver(!this.#shared)
+  }
+
+  /** Sessions this process holds outside the store. */
+  #local (): number {
+    return this.#bufferCount + sumSessions(this.#unstored) + this.#inFlight
+  }
+
+  /** With a shared store, counts reach it within a second, off the request path. */
+  #schedulePersist (): void {
+    this.#persistTimer = setTimeout(() => {
+      this.#moveToStore(Date.now()).then(() => {
+        if (!this.#closed) this.#schedulePersist()
+      })
+    }, PERSIST_INTERVAL)
+    this.#persistTimer.unref()
   }
 
   #rollOver (minute: number): void {
     if (this.#bufferCount > 0) {
       this.#unstored.push({ minute: this.#bufferMinute, sessions: this.#bufferCount })
+      this.#recentStarted.set(this.#bufferMinute, (this.#recentStarted.get(this.#bufferMinute) ?? 0) + this.#bufferCount)
+      // Only the last complete minute is ever asked for.
+      for (const recent of [this.#recentStarted, this.#recentCrashed]) {
+        for (const key of recent.keys()) if (key < minute - 60_000) recent.delete(key)
+      }
     }
     this.#bufferMinute = minute
     this.#bufferCount = 0
+  }
+
+  #stability (now: number): { overall: number | null, lastMinute: number | null } {
+    const lastMinute = minuteOf(now) - 60_000
+    const started = (this.#recentStarted.get(lastMinute) ?? 0) +
+      (this.#bufferMinute === lastMinute ? this.#bufferCount : 0)
+    return {
+      overall: share(this.#started, this.#crashed),
+      lastMinute: share(started, this.#recentCrashed.get(lastMinute) ?? 0)
+    }
   }
 
   #schedule (delay: number): void {
@@ -241,7 +319,7 @@ export class SessionTracker {
   async #deliverPending (force: boolean): Promise<void> {
     const now = Date.now()
     if (!await this.#moveToStore(now)) return
-    if (!force && !await this.#intervalPassed(now)) return
+    if (!force && !await this.#claimDelivery(now)) return
 
     const buckets = await this.#takeFromStore(now)
     if (buckets.length === 0) return
@@ -267,11 +345,10 @@ export class SessionTracker {
   }
 
   /** With a shared store, one process delivers per interval. */
-  async #intervalPassed (now: number): Promise<boolean> {
-    if (this.#store.shared !== true || this.#store.lastDeliveryAt === undefined) return true
+  async #claimDelivery (now: number): Promise<boolean> {
+    if (this.#store.claimDelivery === undefined) return true
     try {
-      const last = await this.#store.lastDeliveryAt()
-      return typeof last !== 'number' || now - last >= this.#settings.deliveryInterval
+      return await this.#store.claimDelivery(now, this.#settings.deliveryInterval) === true
     } catch (error) {
       this.#storeFailed(error)
       return false
@@ -335,9 +412,6 @@ export class SessionTracker {
     this.#retryAfter = 0
     this.#refusal = null
     this.#log.debug({ sessions }, 'fastify-easy-bugsnag: sessions delivered')
-    Promise.resolve()
-      .then(() => this.#store.markDelivered?.(now))
-      .catch((error: unknown) => this.#storeFailed(error))
   }
 
   async #failed (buckets: SessionBucket[], sessions: number, outcome: Exclude<DeliveryOutcome, { ok: true }>): Promise<void> {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import { test, type Test } from 'tap'
 import easyBugsnag, { ALREADY_REGISTERED } from '../index.js'
+import { bugsnagLogger } from '../lib/bugsnag.js'
 import { Collector } from '../lib/collector.js'
 import { API_KEY, Bugsnag, eventsOf, recordingLogger } from './helpers.js'
 
@@ -144,4 +145,45 @@ test('close() gives a client passed in back what the plugin changed', async (t) 
 
   t.equal(client._clientContext, context)
   t.equal(client._sessionDelegate, delegate)
+})
+
+test('over real HTTP, Bugsnag.notify() after the body arrived lands on the request session', async (t) => {
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+  const { app } = await appWithOwnClient(t, collector)
+  app.post('/upload', async (request) => {
+    app.bugsnag.notify(new Error(`got ${(request.body as { n: number }).n}`))
+    return 'ok'
+  })
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+
+  // The body comes in a second write, so that it is parsed in the socket's context.
+  const { request: send } = await import('node:http')
+  await new Promise<void>((resolve, reject) => {
+    const outgoing = send(`${address}/upload`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+      response.resume()
+      response.on('end', resolve)
+    })
+    outgoing.on('error', reject)
+    outgoing.write('{"n":')
+    setTimeout(() => outgoing.end('7}'), 20)
+  })
+  await collector.waitFor(() => collector.eventPayloads.length === 1)
+
+  const [event] = eventsOf(collector)
+  t.equal(event?.exceptions[0]?.errorMessage, 'got 7')
+  t.same(event?.session?.events, { handled: 1, unhandled: 0 })
+})
+
+test("Bugsnag's own log lines go to the Fastify logger", async (t) => {
+  const logger = recordingLogger()
+  const app = Fastify({ logger: { level: 'debug', stream: logger.stream } })
+  const log = bugsnagLogger(app.log)
+
+  log.debug('one', 2)
+  log.info('three')
+  log.warn('four')
+  log.error('five')
+
+  t.same(logger.lines.map((line) => [line.level, line.msg]), [[20, 'one 2'], [30, 'three'], [40, 'four'], [50, 'five']])
 })

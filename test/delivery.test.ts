@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { test } from 'tap'
 import easyBugsnag from '../index.js'
 import { Collector } from '../lib/collector.js'
+import { parseRetryAfter } from '../lib/delivery.js'
 import { API_KEY, createClient, recordingLogger, sessionCountsOf, setup, until } from './helpers.js'
 
 const MINUTE_START = Date.UTC(2026, 11, 4, 15, 14, 0)
@@ -246,4 +247,71 @@ test('a connection reset mid-delivery keeps the counts for the retry', async (t)
 
   t.equal(collector.sessionsStarted, 1)
   t.equal((await app.bugsnagSessions.stats()).delivered, 1)
+})
+
+test('an endpoint that is not a URL drops the sessions, once', async (t) => {
+  const { app, collector } = await setup(t, { bugsnag: { endpoints: { notify: 'not a url', sessions: 'not a url' } } })
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.dropped, 1)
+  t.equal(stats.lastFailure, 'the sessions endpoint is not a valid URL')
+  t.equal(collector.received.length, 0)
+})
+
+test('an https endpoint that does not speak TLS is a failure to retry', async (t) => {
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+  const https = collector.url.replace('http:', 'https:')
+  const { app } = await setup(t, { bugsnag: { endpoints: { notify: `${https}/notify`, sessions: `${https}/sessions` } } })
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.pending, 1)
+  t.equal(stats.deliveryFailures, 1)
+  t.equal(stats.delivered, 0)
+})
+
+test('an answer cut off mid-body is a failure to retry', async (t) => {
+  let truncate = true
+  const { app, collector } = await setup(t, { answer: () => truncate ? { truncate: true } : {} })
+
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+  let stats = await app.bugsnagSessions.stats()
+  t.equal(stats.pending, 1)
+  t.match(stats.lastFailure, /^connection lost while reading the 202 answer|^ECONNRESET$/)
+
+  truncate = false
+  await app.bugsnagSessions.flush()
+  stats = await app.bugsnagSessions.stats()
+  t.equal(stats.delivered, 1)
+  t.equal(collector.sessionsStarted, 1)
+})
+
+test('Retry-After is read as seconds or as an HTTP date', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+
+  t.equal(parseRetryAfter(undefined), null)
+  t.equal(parseRetryAfter(''), null)
+  t.equal(parseRetryAfter(' 30 '), 30_000)
+  t.equal(parseRetryAfter(new Date(MINUTE_START + 90_000).toUTCString()), 90_000)
+  t.equal(parseRetryAfter(new Date(MINUTE_START - 90_000).toUTCString()), 0)
+  t.equal(parseRetryAfter('soon'), null)
+})
+
+test('a client without a sessions endpoint counts nothing, and the stats say why', async (t) => {
+  const { app } = await setup(t, { bugsnag: { endpoints: { notify: 'http://127.0.0.1:9/notify' } } })
+
+  await app.inject('/ok')
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.enabled, false)
+  t.equal(stats.disabledReason, 'the Bugsnag client has no sessions endpoint (set both endpoints.notify and endpoints.sessions)')
+  t.equal(stats.started, 0)
 })

@@ -21,6 +21,8 @@ export interface SetupOptions {
   bugsnag?: Record<string, unknown>
   fastify?: FastifyServerOptions
   answer?: (request: CollectedRequest) => CollectorAnswer
+  /** Plugins registered before this one. */
+  before?: (app: FastifyInstance) => void | Promise<void>
   /** Routes and plugins added before `ready()`. */
   routes?: (app: FastifyInstance) => void | Promise<void>
 }
@@ -37,6 +39,7 @@ export async function setup (t: Test, options: SetupOptions = {}): Promise<Setup
     await app.close()
     await collector.close()
   })
+  await options.before?.(app)
   await app.register(easyBugsnag, {
     client,
     ...options.plugin,

@@ -24,8 +24,8 @@ const invalid: Array<[string, unknown, string, RegExp | string]> = [
   ['a match mode that does not exist', { apiKey: API_KEY, sessionTracking: { excludeUrlsMatch: 'host' } }, INVALID_OPTION, 'option "sessionTracking.excludeUrlsMatch" must be \'path\' or \'url\', got "host"'],
   ['a pattern that is a number', { apiKey: API_KEY, sessionTracking: { excludeUrls: [1] } }, INVALID_OPTION, 'option "sessionTracking.excludeUrls[0]" must be a string pattern or a RegExp, got 1'],
   ['a single pattern that is an object', { apiKey: API_KEY, sessionTracking: { excludeUrls: {} } }, INVALID_OPTION, 'option "sessionTracking.excludeUrls" must be a string pattern, a RegExp, or a list of them, got {}'],
-  ['a cache that is not a store', { apiKey: API_KEY, sessionTracking: { cache: { add () {} } } }, INVALID_OPTION, /option "sessionTracking.cache" must be 'memory' or a SessionStore object, got \{\}/],
-  ['a cache name not known', { apiKey: API_KEY, sessionTracking: { cache: 'disk' } }, INVALID_OPTION, 'option "sessionTracking.cache" must be \'memory\' or a SessionStore object, got "disk"'],
+  ['a cache that is not a store', { apiKey: API_KEY, sessionTracking: { cache: { add () {} } } }, INVALID_OPTION, /option "sessionTracking.cache" must be 'memory', 'file' or a SessionStore object, got \{\}/],
+  ['a cache name not known', { apiKey: API_KEY, sessionTracking: { cache: 'disk' } }, INVALID_OPTION, 'option "sessionTracking.cache" must be \'memory\', \'file\' or a SessionStore object, got "disk"'],
   ['maxBuckets that is not an integer', { apiKey: API_KEY, sessionTracking: { maxBuckets: 1.5 } }, INVALID_OPTION, 'option "sessionTracking.maxBuckets" must be an integer of at least 1, got 1.5'],
   ['shouldReportError that is not a function', { apiKey: API_KEY, shouldReportError: true }, INVALID_OPTION, 'option "shouldReportError" must be a function (error, request) => boolean, got true'],
   ['onSession that is a list with a non-function', { apiKey: API_KEY, onSession: [() => {}, 'x'] }, INVALID_OPTION, 'option "onSession" must be a function or a list of functions, got [null,"x"]'],
@@ -34,6 +34,7 @@ const invalid: Array<[string, unknown, string, RegExp | string]> = [
   ['redactedHeaders with an empty name', { apiKey: API_KEY, redactedHeaders: [''] }, INVALID_OPTION, 'option "redactedHeaders[0]" must be a non-empty header name, got ""'],
   ['enabledReleaseStages as a string', { apiKey: API_KEY, enabledReleaseStages: 'production' }, INVALID_OPTION, 'option "enabledReleaseStages" must be a list of strings or null, got "production"'],
   ['a delimiter of two characters', { apiKey: API_KEY, sessionTracking: { excludeUrlsDelimiter: '##' } }, INVALID_OPTION, /sessionTracking.excludeUrlsDelimiter/],
+  ['several bad options (the deepest is named)', { apiKey: 1, sessionTracking: { enabled: 'x' } }, INVALID_OPTION, 'option "sessionTracking.enabled" must be a boolean, got "x"'],
   ['a pattern that does not compile', { apiKey: API_KEY, sessionTracking: { excludeUrls: ['^/ok$', '(unclosed'] } }, INVALID_EXCLUSION, /sessionTracking\.excludeUrls\[1\].*\(unclosed/]
 ]
 
@@ -48,6 +49,10 @@ for (const [name, options, code, message] of invalid) {
     await app.close()
   })
 }
+
+test('no options at all names the missing client', async (t) => {
+  t.throws(() => resolveSettings(undefined), { code: NO_CLIENT })
+})
 
 test('defaults, as documented', async (t) => {
   const settings = resolveSettings({ apiKey: API_KEY })
@@ -95,6 +100,7 @@ test('values are described briefly in messages', async (t) => {
   t.equal(describeValue(10n), '10')
   t.equal(describeValue(/x/g), '/x/g')
   t.equal(describeValue('x'.repeat(100)), `"${'x'.repeat(76)}...`)
+  t.equal(describeValue({ toJSON: () => undefined }), '[object Object]')
   const circular: Record<string, unknown> = {}
   circular.self = circular
   t.equal(describeValue(circular), '[object Object]')

@@ -19,7 +19,6 @@ export class MemorySessionStore implements SessionStore {
   #ownTtl: boolean
   #buckets: LRUCache<number, number>
   #expired = 0
-  #lastDeliveryAt: number | null = null
   #now = 0
 
   constructor (options: MemorySessionStoreOptions = {}) {
@@ -75,14 +74,6 @@ export class MemorySessionStore implements SessionStore {
     let sessions = 0
     for (const count of this.#buckets.values()) sessions += count
     return { sessions, expired }
-  }
-
-  lastDeliveryAt (): number | null {
-    return this.#lastDeliveryAt
-  }
-
-  markDelivered (at: number): void {
-    this.#lastDeliveryAt = at
   }
 
   #takeExpired (now: number): number {

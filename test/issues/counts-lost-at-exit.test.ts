@@ -24,3 +24,17 @@ test('a process that closes the app delivers its counts and exits on its own', a
   t.equal(collector.sessionPayloads.length, 1)
   t.equal(collector.sessionsStarted, 5)
 })
+
+test('a process ended by an uncaught exception delivers its counts first', async (t) => {
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+  const crashing = fileURLToPath(new URL('../fixtures/crashing-service.ts', import.meta.url))
+
+  const child = spawn(process.execPath, [...process.execArgv, crashing, collector.url], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exitCode = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+
+  t.equal(exitCode, 1, "Bugsnag's handler ends the process")
+  t.equal(collector.sessionsStarted, 4)
+  const [event] = collector.eventPayloads
+  t.equal((event?.body as { events: Array<{ unhandled: boolean, session: { events: { unhandled: number } } }> }).events[0]?.session.events.unhandled, 1)
+})

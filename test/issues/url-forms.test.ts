@@ -1,0 +1,87 @@
+// Case C9: URL forms (fastify-metrics #13, fastify PR #3242).
+import { test } from 'tap'
+import { recordingLogger, setup } from '../helpers.js'
+
+test('exclusions see the path as sent: slashes, queries and HEAD; case and encoding as documented', async (t) => {
+  const { app } = await setup(t, {
+    fastify: { routerOptions: { caseSensitive: false } },
+    plugin: { sessionTracking: { excludeUrls: ['^/health/?$'] } },
+    routes: (app) => {
+      app.get('/health', async () => 'up')
+      app.get('/health/', async () => 'up')
+      app.get('/healthz', async () => 'up')
+    }
+  })
+
+  const excluded = ['/health?probe=1', '/health/']
+  for (const url of excluded) await app.inject(url)
+  await app.inject({ method: 'HEAD', url: '/health' })
+  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 0, excluded: 3 })
+
+  // Counted: another path; and, by the documented rule (patterns see the raw path, case-sensitive
+  // unless the pattern says otherwise, percent-encoding not decoded), /HEALTH and /%68ealth.
+  for (const url of ['/healthz', '/HEALTH', '/%68ealth']) t.equal((await app.inject(url)).statusCode, 200, url)
+  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 3 })
+
+  // No route: no session, nothing excluded, nothing thrown.
+  t.equal((await app.inject({ method: 'DELETE', url: '/health' })).statusCode, 404)
+  t.equal((await app.inject('/nope')).statusCode, 404)
+  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 3 })
+})
+
+test('a RegExp with the g flag gives the same answer on every request', async (t) => {
+  const { app } = await setup(t, {
+    plugin: { sessionTracking: { excludeUrls: [/^\/health$/g] } },
+    routes: (app) => { app.get('/health', async () => 'up') }
+  })
+
+  for (let i = 0; i < 5; i++) await app.inject('/health')
+
+  t.equal((await app.bugsnagSessions.stats()).excluded, 5)
+  t.equal(app.bugsnagSessions.isExcluded('/health'), true)
+  t.equal(app.bugsnagSessions.isExcluded('/health'), true)
+})
+
+test("in 'url' mode patterns see the absolute URL the original built", async (t) => {
+  const { app } = await setup(t, {
+    plugin: { sessionTracking: { excludeUrlsMatch: 'url', excludeUrls: ['^http://localhost/ping\\?a=1&b=2$', 'probe'] } },
+    routes: (app) => { app.get('/ping', async () => 'pong') }
+  })
+
+  await app.inject('/ping?b=2&a=1')
+  await app.inject({ url: '/ping', headers: { host: 'probe.internal' } })
+  await app.inject('/ping?a=2')
+
+  const stats = await app.bugsnagSessions.stats()
+  t.equal(stats.excluded, 2)
+  t.equal(stats.started, 1)
+  t.equal(app.bugsnagSessions.isExcluded('http://localhost/ping?a=1&b=2'), true)
+})
+
+test("odd request targets never break a request", async (t) => {
+  const { app } = await setup(t, {
+    plugin: { sessionTracking: { excludeUrls: ['^/static/', '(ping|pong)$'] } },
+    routes: (app) => { app.get('/*', async () => 'any') }
+  })
+
+  const targets = ['/%E0%A4%A', '/%ZZ', '/' + 'a'.repeat(50_000), '/static/%00', '/a?%', '//double//slash', '/ping#frag']
+  const statuses = []
+  for (const url of targets) statuses.push((await app.inject(url)).statusCode)
+
+  // Fastify itself answers 400 to targets it cannot decode, before any route; those start no session.
+  t.same(statuses, [400, 400, 200, 200, 200, 200, 200])
+  const stats = await app.bugsnagSessions.stats()
+  t.same({ started: stats.started, excluded: stats.excluded }, { started: 3, excluded: 2 })
+})
+
+test("in 'path' mode a pattern that can only match a query string is reported at registration", async (t) => {
+  const logger = recordingLogger()
+  await setup(t, {
+    fastify: { logger: { level: 'warn', stream: logger.stream } },
+    plugin: { sessionTracking: { excludeUrls: ['^/ok$', '\\?probe=1'] } }
+  })
+
+  const warnings = logger.lines.filter((line) => line.level === 40).map((line) => line.msg)
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], /^fastify-easy-bugsnag: sessionTracking\.excludeUrls\[1\] .*'url'/)
+})
