@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { postSessions, sessionPayload, type DeliveryOutcome, type DeliveryTarget, type PayloadSource } from './delivery.js'
 import type { Exclusions } from './exclusions.js'
+import type { WrapJobOptions } from './jobs.js'
 import type { SessionSettings } from './options.js'
 import { isBucket, minuteOf, sumSessions, type SessionBucket, type SessionStore } from './store.js'
 
@@ -10,8 +11,10 @@ export interface SessionStats {
   enabled: boolean
   /** Why not, when they are not. */
   disabledReason: string | null
-  /** Sessions started since the plugin registered. */
+  /** Sessions started since the plugin registered, jobs' included. */
   started: number
+  /** Of those, the sessions of background jobs (`wrapJob`). */
+  jobSessions: number
   /** Requests that started no session because an exclusion matched. */
   excluded: number
   /** Handled events counted against sessions. */
@@ -48,6 +51,15 @@ export interface BugsnagSessions {
   flush (): Promise<void>
   /** Whether a request to this URL (a path, or an absolute URL in 'url' mode) would start no session. */
   isExcluded (url: string): boolean
+  /**
+   * Wraps a background job's handler: each run gets its own client and async
+   * context, a session when `jobCountForSessions` is on, and what it throws
+   * is reported as unhandled and thrown again.
+   */
+  wrapJob<Args extends unknown[], Result> (
+    handler: (...args: Args) => Result | Promise<Result>,
+    options?: WrapJobOptions
+  ): (...args: Args) => Promise<Result>
 }
 
 /** The share of `started` sessions that had no unhandled error, rounded to 4 places; null with none. */
@@ -94,6 +106,7 @@ export class SessionTracker {
   #inFlight = 0
 
   #started = 0
+  #jobSessions = 0
   #excluded = 0
   #handled = 0
   #unhandled = 0
@@ -131,21 +144,18 @@ export class SessionTracker {
     if (this.#shared) this.#schedulePersist()
   }
 
-  /** The public face of the tracker, without the request path's methods. */
-  api (): BugsnagSessions {
-    return Object.freeze({
-      stats: () => this.stats(),
-      flush: () => this.flush(),
-      isExcluded: (url: string) => this.isExcluded(url)
-    })
-  }
-
   /** Counts one session started at `now` (ms since the epoch). */
   start (now: number): void {
     const minute = now - (now % 60_000)
     if (minute !== this.#bufferMinute) this.#rollOver(minute)
     this.#bufferCount++
     this.#started++
+  }
+
+  /** Counts the session of one run of a background job. */
+  startJob (now: number): void {
+    this.start(now)
+    this.#jobSessions++
   }
 
   /** Counts a request that an exclusion kept from starting a session. */
@@ -176,6 +186,7 @@ export class SessionTracker {
       enabled: this.enabled,
       disabledReason: this.#disabledReason,
       started: this.#started,
+      jobSessions: this.#jobSessions,
       excluded: this.#excluded,
       handledErrors: this.#handled,
       unhandledErrors: this.#unhandled,
