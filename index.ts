@@ -3,12 +3,15 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { internals, startClient, type InternalClient } from './lib/bugsnag.js'
 import type { DeliveryTarget, PayloadSource } from './lib/delivery.js'
+import { deliverBeforeCrash } from './lib/crash.js'
 import { ALREADY_REGISTERED, EasyBugsnagError } from './lib/errors.js'
 import { compileExclusions } from './lib/exclusions.js'
+import { Jobs } from './lib/jobs.js'
 import { requestHooks, type EasyBugsnagRouteConfig } from './lib/hooks.js'
 import { resolveSettings, type EasyBugsnagOptions, type Settings } from './lib/options.js'
 import { RequestClients, kClient, kSession, kSessionStart } from './lib/request-client.js'
 import type { SessionStore } from './lib/store.js'
+import { FileSessionStore } from './lib/stores/file.js'
 import { MemorySessionStore } from './lib/stores/memory.js'
 import { SessionTracker, type BugsnagSessions } from './lib/tracker.js'
 
@@ -45,20 +48,32 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
     allowUnsafePatterns: sessions.allowUnsafePatterns
   })
   for (const warning of exclusions.warnings) log.warn(`fastify-easy-bugsnag: ${warning}`)
+  const disabledReason = sessionsDisabledReason(settings, client)
   const tracker = new SessionTracker({
     settings: sessions,
     store: openStore(settings),
     exclusions,
-    disabledReason: sessionsDisabledReason(settings, client),
+    disabledReason,
     target: deliveryTarget(client, settings),
     payload: payloadSource(client, fastify.version),
     log
   })
   const clients = new RequestClients(client, tracker, settings.redactedHeaders, log)
   clients.install()
+  const undoCrashDelivery = deliverBeforeCrash(client, tracker)
 
   fastify.decorate('bugsnag', client as Client)
-  fastify.decorate('bugsnagSessions', tracker.api())
+  const jobs = new Jobs(clients, tracker, {
+    countSessions: sessions.jobCountForSessions,
+    excluded: new Set(sessions.excludeJobs)
+  })
+  const bugsnagSessions: BugsnagSessions = Object.freeze({
+    stats: () => tracker.stats(),
+    flush: () => tracker.flush(),
+    isExcluded: (url: string) => tracker.isExcluded(url),
+    wrapJob: jobs.wrap.bind(jobs) as BugsnagSessions['wrapJob']
+  })
+  fastify.decorate('bugsnagSessions', bugsnagSessions)
   fastify.decorateRequest(kSessionStart, 0)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest(kClient, null)
@@ -74,11 +89,12 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   fastify.addHook('onClose', async function easyBugsnagOnClose () {
     await tracker.close()
     clients.uninstall()
+    undoCrashDelivery()
   })
 
   log.info({
     sessions: tracker.enabled ? 'tracked' : 'not tracked',
-    reason: sessionsDisabledReason(settings, client) ?? undefined,
+    reason: disabledReason ?? undefined,
     exclusions: exclusions.size,
     endpoint: client._config.endpoints?.sessions ?? null
   }, 'fastify-easy-bugsnag ready')
@@ -86,7 +102,9 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
 
 function openStore (settings: Settings): SessionStore {
   const { sessions } = settings
-  const store = sessions.cache === 'memory' ? new MemorySessionStore({ maxBuckets: sessions.maxBuckets }) : sessions.cache
+  const store = sessions.cache === 'memory'
+    ? new MemorySessionStore({ maxBuckets: sessions.maxBuckets })
+    : sessions.cache === 'file' ? new FileSessionStore({ directory: sessions.cacheDirectory }) : sessions.cache
   store.configure?.({ cacheExpiresAfter: sessions.cacheExpiresAfter / 1000, namespace: sessions.cacheNamespace })
   return store
 }
@@ -131,8 +149,11 @@ export default plugin
 export { plugin as easyBugsnag }
 export { EasyBugsnagError, INVALID_OPTION, INVALID_EXCLUSION, ALREADY_REGISTERED, NO_CLIENT } from './lib/errors.js'
 export { MemorySessionStore, type MemorySessionStoreOptions } from './lib/stores/memory.js'
+export { FileSessionStore, type FileSessionStoreOptions } from './lib/stores/file.js'
+export { RedisSessionStore, type RedisSessionStoreOptions, type RedisClient, type RedisConnectionOptions } from './lib/stores/redis.js'
 export type { EasyBugsnagOptions, SessionTrackingOptions } from './lib/options.js'
 export type { SessionBucket, SessionStore, StoreSettings, TakenBuckets, PendingSessions } from './lib/store.js'
 export type { BugsnagSessions, SessionStats } from './lib/tracker.js'
 export type { ExclusionVerdict } from './lib/exclusions.js'
 export type { EasyBugsnagRouteConfig } from './lib/hooks.js'
+export type { WrapJobOptions } from './lib/jobs.js'

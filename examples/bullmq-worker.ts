@@ -7,7 +7,6 @@
 // Without BUGSNAG_API_KEY it delivers to a local collector on 127.0.0.1 and
 // prints the session payloads; it enqueues 20 jobs, 2 of which fail on their
 // first attempt, then closes after the queue drains.
-import Bugsnag from '@bugsnag/js'
 import { Queue, Worker, type Job } from 'bullmq'
 import Fastify from 'fastify'
 import easyBugsnag from '../index.js'
@@ -34,10 +33,11 @@ await app.register(easyBugsnag, {
 
 const failedOnce = new Set<string>()
 const worker = new Worker('emails', app.bugsnagSessions.wrapJob(async (job: Job<{ to: string }>) => {
-  // Inside a job, Bugsnag.notify() lands on the job's session.
+  // Inside a job, notify() on the base client (or the static Bugsnag.notify() when the
+  // plugin started the process-wide client) lands on the job's session.
   if (job.data.to.endsWith('@bounce.test') && !failedOnce.has(String(job.id))) {
     failedOnce.add(String(job.id))
-    Bugsnag.notify(new Error(`soft bounce for ${job.data.to}`))
+    app.bugsnag.notify(new Error(`soft bounce for ${job.data.to}`))
     throw new Error(`mail server refused ${job.data.to}`)
   }
   return 'sent'

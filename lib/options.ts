@@ -55,13 +55,23 @@ export const SessionTrackingSchema = Type.Object({
   deliveryTimeout: Type.Optional(Seconds('a number of seconds greater than 0')),
   /** Seconds `fastify.close()` may spend delivering what is pending. Default `5`. */
   closeTimeout: Type.Optional(Seconds('a number of seconds greater than 0')),
-  /** Where counts wait for delivery: `'memory'` (default) or a `SessionStore`. */
+  /**
+   * Where counts wait for delivery: `'memory'` (default), `'file'` (files in
+   * `cacheDirectory`, shared by the processes of one host) or a `SessionStore`.
+   */
   cache: Type.Optional(Type.Union([
     Type.Literal('memory'),
+    Type.Literal('file'),
     Unchecked<SessionStore>('store', 'a SessionStore')
-  ], { expected: "'memory' or a SessionStore object" })),
+  ], { expected: "'memory', 'file' or a SessionStore object" })),
+  /** Directory of the file store (`cache: 'file'`). Default: the OS temp dir. */
+  cacheDirectory: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty string' })),
   /** Namespace handed to the store. Default `'easy_bugsnag_sessions'`. */
   cacheNamespace: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty string' })),
+  /** Each run of a job wrapped by `wrapJob()` starts a session. Default `false`, as in EasyBugsnag. */
+  jobCountForSessions: Type.Optional(Type.Boolean({ expected: 'a boolean' })),
+  /** Job names whose runs never start a session. Default `[]`. */
+  excludeJobs: Type.Optional(Type.Array(Type.String({ expected: 'a job name' }), { expected: 'a list of job names' })),
   /** Most minute buckets the memory store keeps. Default `10000`. */
   maxBuckets: Type.Optional(Type.Integer({ minimum: 1, expected: 'an integer of at least 1' }))
 }, { additionalProperties: false, expected: 'an object' })
@@ -135,9 +145,12 @@ export interface SessionSettings {
   deliveryInterval: number
   deliveryTimeout: number
   closeTimeout: number
-  cache: 'memory' | SessionStore
+  cache: 'memory' | 'file' | SessionStore
+  cacheDirectory: string | undefined
   cacheNamespace: string
   maxBuckets: number
+  jobCountForSessions: boolean
+  excludeJobs: string[]
 }
 
 export const DEFAULT_REDACTED_HEADERS = [
@@ -225,8 +238,11 @@ function resolveSessionSettings (options: SessionTrackingOptions): SessionSettin
     deliveryTimeout: (options.deliveryTimeout ?? 10) * 1000,
     closeTimeout: (options.closeTimeout ?? 5) * 1000,
     cache: options.cache ?? 'memory',
+    cacheDirectory: options.cacheDirectory,
     cacheNamespace: options.cacheNamespace ?? 'easy_bugsnag_sessions',
-    maxBuckets: options.maxBuckets ?? 10_000
+    maxBuckets: options.maxBuckets ?? 10_000,
+    jobCountForSessions: options.jobCountForSessions ?? false,
+    excludeJobs: options.excludeJobs ?? []
   }
 }
 
@@ -251,7 +267,7 @@ function checkSchema (options: unknown): void {
   if (unknown !== undefined) {
     const names = (unknown.params as { additionalProperties: string[] }).additionalProperties
     const path = joinPath(pointerToPath(unknown.instancePath), names[0] as string)
-    const known = Object.keys(schemaAt(unknown.schemaPath).properties ?? {})
+    const known = Object.keys(schemaAt(unknown.schemaPath).properties as object)
     throw new EasyBugsnagError(
       INVALID_OPTION,
       `fastify-easy-bugsnag: option "${path}" is not an option; expected one of ${known.join(', ')}`
@@ -262,10 +278,10 @@ function checkSchema (options: unknown): void {
   const deepest = errors.reduce((best, error) =>
     error.instancePath.length > best.instancePath.length ? error : best)
   const atPath = errors.filter((error) => error.instancePath === deepest.instancePath)
-  const chosen = atPath.find((error) => error.keyword === 'anyOf') ?? atPath[0] ?? deepest
+  const chosen = atPath.find((error) => error.keyword === 'anyOf') ?? deepest
   const node = schemaAt(chosen.schemaPath)
   const path = pointerToPath(chosen.instancePath)
-  throw invalidOption(path, node.expected ?? chosen.message, valueAt(options, chosen.instancePath))
+  throw invalidOption(path, node.expected as string, valueAt(options, chosen.instancePath))
 }
 
 /** Checks the values JSON Schema cannot see: functions, RegExp, clients, stores. */

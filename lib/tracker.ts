@@ -125,6 +125,7 @@ export class SessionTracker {
   #delivery: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
   #persistTimer: NodeJS.Timeout | null = null
+  #persisting: Promise<void> | null = null
   #shared: boolean
   #abort = new AbortController()
   #closed = false
@@ -259,8 +260,11 @@ export class SessionTracker {
    * unclaimed, so that short-lived processes deliver once per interval.
    */
   async #lastDelivery (): Promise<void> {
+    await this.#persisting
     if (this.#delivery !== null) await this.#delivery
     await this.#deliver(!this.#shared)
+    // A store that would not take the counts: the last chance is to send them directly.
+    if (this.#unstored.length > 0) await this.#send(this.#unstored.splice(0))
   }
 
   /** Sessions this process holds outside the store. */
@@ -271,7 +275,8 @@ export class SessionTracker {
   /** With a shared store, counts reach it within a second, off the request path. */
   #schedulePersist (): void {
     this.#persistTimer = setTimeout(() => {
-      this.#moveToStore(Date.now()).then(() => {
+      this.#persisting = this.#moveToStore(Date.now()).then(() => {
+        this.#persisting = null
         if (!this.#closed) this.#schedulePersist()
       })
     }, PERSIST_INTERVAL)

@@ -68,7 +68,9 @@ test('defaults, as documented', async (t) => {
     closeTimeout: 5_000,
     cache: 'memory',
     cacheNamespace: 'easy_bugsnag_sessions',
-    maxBuckets: 10_000
+    maxBuckets: 10_000,
+    jobCountForSessions: false,
+    excludeJobs: []
   })
   t.equal(settings.asyncContext, true)
   t.same(settings.redactedHeaders, ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'bugsnag-api-key'])

@@ -46,11 +46,13 @@ export class MemorySessionStore implements SessionStore {
     this.#now = now
     for (const { minute, sessions } of buckets) {
       const ttl = minute + this.#ttl - now
-      if (ttl <= 0) {
+      // Expired strictly after minute + TTL, as lru-cache judges the buckets it holds.
+      if (ttl < 0) {
         this.#expired += sessions
         continue
       }
-      this.#buckets.set(minute, (this.#buckets.get(minute) ?? 0) + sessions, { ttl, start: now })
+      // A TTL of 0 would mean "never" to lru-cache.
+      this.#buckets.set(minute, (this.#buckets.get(minute) ?? 0) + sessions, { ttl: Math.max(ttl, 1), start: now })
     }
   }
 

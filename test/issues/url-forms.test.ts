@@ -58,7 +58,7 @@ test("in 'url' mode patterns see the absolute URL the original built", async (t)
   t.equal(app.bugsnagSessions.isExcluded('http://localhost/ping?a=1&b=2'), true)
 })
 
-test("odd request targets never break a request", async (t) => {
+test('odd request targets never break a request', async (t) => {
   const { app } = await setup(t, {
     plugin: { sessionTracking: { excludeUrls: ['^/static/', '(ping|pong)$'] } },
     routes: (app) => { app.get('/*', async () => 'any') }
