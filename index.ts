@@ -84,7 +84,6 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   const hooks = requestHooks({ settings, tracker, exclusions, clients })
   fastify.addHook('onRoute', hooks.onRoute)
   fastify.addHook('onRequest', hooks.onRequest)
-  if (hooks.preValidation !== null) fastify.addHook('preValidation', hooks.preValidation)
   fastify.addHook('onError', hooks.onError)
   fastify.addHook('onClose', async function easyBugsnagOnClose () {
     await tracker.close()

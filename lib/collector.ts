@@ -137,8 +137,9 @@ export class Collector {
         body = JSON.parse(text)
       } catch {}
       const collected: CollectedRequest = {
-        method: request.method ?? '',
-        path: (request.url ?? '').split('?')[0] as string,
+        // A server's requests always have both.
+        method: request.method as string,
+        path: (request.url as string).split('?')[0] as string,
         headers: request.headers,
         body,
         receivedAt: Date.now()

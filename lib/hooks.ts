@@ -47,6 +47,8 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
     clients.startSession(request, Date.now())
   }
 
+  // Everything after `done` (body parsing included: Fastify 5 reads the body within
+  // the context the hook entered) runs in the request's context.
   function easyBugsnagOnRequest (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
     decideSession(request as TrackedRequest)
     clients.context.run(request as TrackedRequest, done)
@@ -55,12 +57,6 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
   function easyBugsnagOnRequestWithoutContext (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
     decideSession(request as TrackedRequest)
     done()
-  }
-
-  /** Body parsing resumes in the socket's context; the handler must run in the request's. */
-  function easyBugsnagPreValidation (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    if (clients.context.getStore() === request) done()
-    else clients.context.run(request as TrackedRequest, done)
   }
 
   // Bugsnag's own server plugins report nothing by themselves when autoDetectErrors is off.
@@ -82,7 +78,6 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
 
   return {
     onRequest: settings.asyncContext ? easyBugsnagOnRequest : easyBugsnagOnRequestWithoutContext,
-    preValidation: settings.asyncContext ? easyBugsnagPreValidation : null,
     onError: easyBugsnagOnError,
     onRoute: easyBugsnagOnRoute
   }

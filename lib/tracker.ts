@@ -123,8 +123,8 @@ export class SessionTracker {
   #storeFailing = false
 
   #delivery: Promise<void> | null = null
-  #timer: NodeJS.Timeout | null = null
-  #persistTimer: NodeJS.Timeout | null = null
+  #timer: NodeJS.Timeout | undefined
+  #persistTimer: NodeJS.Timeout | undefined
   #persisting: Promise<void> | null = null
   #shared: boolean
   #abort = new AbortController()
@@ -220,10 +220,8 @@ export class SessionTracker {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#timer ?? undefined)
-    clearTimeout(this.#persistTimer ?? undefined)
-    this.#timer = null
-    this.#persistTimer = null
+    clearTimeout(this.#timer)
+    clearTimeout(this.#persistTimer)
     if (!this.enabled) return
 
     let deadline: NodeJS.Timeout | undefined
@@ -309,7 +307,6 @@ export class SessionTracker {
   #schedule (delay: number): void {
     if (this.#closed) return
     this.#timer = setTimeout(() => {
-      this.#timer = null
       this.#deliver(false).then(() => this.#schedule(this.#nextDelay()))
     }, delay)
     this.#timer.unref()

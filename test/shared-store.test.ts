@@ -142,3 +142,18 @@ test('a store whose close() throws is logged, and close() resolves', async (t) =
 
   t.same(logger.lines.map((line) => line.msg), ['fastify-easy-bugsnag: the session store failed to close'])
 })
+
+test('at close, counts a shared store refuses are delivered directly', async (t) => {
+  const store = sharedStore({ add: () => { throw new Error('store down') } })
+  const logger = recordingLogger()
+  const { app, collector } = await setup(t, {
+    plugin: { sessionTracking: { cache: store } },
+    fastify: { logger: { level: 'warn', stream: logger.stream } }
+  })
+
+  for (let i = 0; i < 4; i++) await app.inject('/ok')
+  await app.close()
+
+  t.equal(collector.sessionsStarted, 4)
+  t.equal(logger.lines.filter((line) => line.level === 40).length, 0, 'nothing lost, nothing to warn about')
+})
