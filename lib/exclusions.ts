@@ -254,10 +254,12 @@ export function compileExclusions (options: ExclusionOptions): Exclusions {
  * a fragment; an absolute-form target (`http://host/p`) gives its path.
  */
 export function pathOf (rawUrl: string): string {
-  let path = rawUrl
-  const end = path.search(/[?#]/)
-  if (end !== -1) path = path.slice(0, end)
-  if (path.startsWith('/')) return path
+  // Two native scans cost less than one regex search on every request.
+  let end = rawUrl.indexOf('?')
+  const fragment = rawUrl.indexOf('#')
+  if (fragment !== -1 && (end === -1 || fragment < end)) end = fragment
+  const path = end === -1 ? rawUrl : rawUrl.slice(0, end)
+  if (path.charCodeAt(0) === 47) return path
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/.exec(path)
   if (absolute === null) return path
   return path.slice(absolute[0].length) || '/'

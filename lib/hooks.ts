@@ -29,8 +29,8 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
   const counting = tracker.enabled
   const testsExclusions = exclusions.size > 0
   const targetOf = settings.sessions.excludeUrlsMatch === 'url'
-    ? (request: FastifyRequest) => absoluteUrlOf(request.protocol, request.host, request.originalUrl)
-    : (request: FastifyRequest) => pathOf(request.originalUrl)
+    ? (request: FastifyRequest) => absoluteUrlOf(request.protocol, request.host, sentUrl(request))
+    : (request: FastifyRequest) => pathOf(sentUrl(request))
   // Route config is only read once some route has opted out, since reading it allocates.
   let routesOptOut = false
 
@@ -81,4 +81,14 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
     onError: easyBugsnagOnError,
     onRoute: easyBugsnagOnRoute
   }
+}
+
+/**
+ * The request target as the client sent it. `rewriteUrl` keeps it as
+ * `originalUrl` on the raw request; Fastify's own `request.originalUrl`
+ * getter would add a property to every request it is read on.
+ */
+function sentUrl (request: FastifyRequest): string {
+  const raw = request.raw as typeof request.raw & { originalUrl?: string }
+  return raw.originalUrl ?? raw.url as string
 }
