@@ -9,7 +9,7 @@ import { compileExclusions } from './lib/exclusions.js'
 import { Jobs } from './lib/jobs.js'
 import { requestHooks, type EasyBugsnagRouteConfig } from './lib/hooks.js'
 import { resolveSettings, type EasyBugsnagOptions, type Settings } from './lib/options.js'
-import { RequestClients, kClient, kSession, kSessionStart } from './lib/request-client.js'
+import { RequestClients, kSessionStart } from './lib/request-client.js'
 import type { SessionStore } from './lib/store.js'
 import { FileSessionStore } from './lib/stores/file.js'
 import { MemorySessionStore } from './lib/stores/memory.js'
@@ -75,8 +75,6 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   })
   fastify.decorate('bugsnagSessions', bugsnagSessions)
   fastify.decorateRequest(kSessionStart, 0)
-  fastify.decorateRequest(kSession, null)
-  fastify.decorateRequest(kClient, null)
   fastify.decorateRequest('bugsnag', {
     getter () { return clients.of(this as never) as Client }
   })

@@ -215,13 +215,21 @@ export function compileExclusions (options: ExclusionOptions): Exclusions {
   const cacheSize = options.cacheSize ?? 0
   const cache = compiled.length >= CACHE_FROM && cacheSize > 0 ? new LRUCache<string, boolean>({ max: cacheSize }) : null
 
-  function decide (target: string): boolean {
+  function decideAll (target: string): boolean {
     const bytes = toByteString(target)
     for (const matcher of matchers) {
       if (safeTest(matcher.regex, subjectOf(target, matcher.subject, bytes))) return true
     }
     return false
   }
+
+  // The common case, every pattern in one matcher, skips the loop on each request.
+  const single = matchers.length === 1 ? matchers[0] as Matcher : null
+  const decide = single === null || single.subject === 'utf'
+    ? decideAll
+    : single.subject === 'bytes'
+      ? (target: string) => safeTest(single.regex, toByteString(target))
+      : (target: string) => safeTest(single.regex, target)
 
   function isExcluded (target: string): boolean {
     if (typeof target !== 'string') return false

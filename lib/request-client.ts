@@ -6,17 +6,20 @@ import { RequestSession } from './session.js'
 import type { SessionTracker } from './tracker.js'
 
 export const kSessionStart = Symbol('easyBugsnag.sessionStart')
-export const kSession = Symbol('easyBugsnag.session')
-export const kClient = Symbol('easyBugsnag.client')
 
-/** Per-request state, in slots decorated on every request so that its shape never changes. */
+/**
+ * Per-request state. Every request gets one number, in a slot decorated on
+ * all requests so that their shape never changes; the objects a few
+ * requests need (the session, the request's client) live in a WeakMap.
+ */
 export interface RequestState {
   /** When the request's session started (ms since the epoch), or 0: no session. */
   [kSessionStart]: number
-  /** The session object, once something needed it. */
-  [kSession]: RequestSession | null
-  /** The request's own Bugsnag client, once something needed it. */
-  [kClient]: InternalClient | null
+}
+
+interface RequestObjects {
+  session: RequestSession | null
+  client: InternalClient | null
 }
 
 type TrackedRequest = FastifyRequest & RequestState
@@ -34,6 +37,7 @@ const REDACTED = '[REDACTED]'
 export class RequestClients {
   readonly context = new AsyncLocalStorage<ContextStore>()
   readonly base: InternalClient
+  #objects = new WeakMap<FastifyRequest, RequestObjects>()
   #tracker: SessionTracker
   #redactedHeaders: Set<string>
   #log: FastifyBaseLogger
@@ -90,30 +94,33 @@ export class RequestClients {
     }
     const session = this.#admit(now)
     if (session === null) return
-    request[kSession] = session
+    this.#objects.set(request, { session, client: null })
     request[kSessionStart] = now
   }
 
   /** The request's own client, built on first use. */
   of (request: TrackedRequest): InternalClient {
-    const existing = request[kClient]
-    if (existing !== null) return existing
+    const objects = this.#objectsOf(request)
+    if (objects.client !== null) return objects.client
 
     const client = cloneClient(this.base)
-    client._session = this.sessionOf(request)
+    client._session = objects.session
     // In front, so that the app's own callbacks see (and may change) the request data.
     ;(client.addOnError as (fn: (event: Event) => void, front: boolean) => void)(
       (event: Event) => this.#describeRequest(event, request), true)
-    request[kClient] = client
+    objects.client = client
     return client
   }
 
-  /** The request's session, or null when it has none. */
-  sessionOf (request: TrackedRequest): RequestSession | null {
-    if (request[kSession] === null && request[kSessionStart] !== 0) {
-      request[kSession] = new RequestSession(request[kSessionStart], this.#tracker)
+  /** The request's objects, its session built from its start time when it has one. */
+  #objectsOf (request: TrackedRequest): RequestObjects {
+    let objects = this.#objects.get(request)
+    if (objects === undefined) {
+      const start = request[kSessionStart]
+      objects = { session: start === 0 ? null : new RequestSession(start, this.#tracker), client: null }
+      this.#objects.set(request, objects)
     }
-    return request[kSession]
+    return objects
   }
 
   /** Reports an error that reached Fastify's error path as unhandled, on the request's session. */
