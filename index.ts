@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { internals, startClient, type InternalClient } from './lib/bugsnag.js'
 import type { DeliveryTarget, PayloadSource } from './lib/delivery.js'
 import { deliverBeforeCrash } from './lib/crash.js'
-import { ALREADY_REGISTERED, EasyBugsnagError } from './lib/errors.js'
+import { ALREADY_REGISTERED, EasyBugsnagError, invalidOption } from './lib/errors.js'
 import { compileExclusions } from './lib/exclusions.js'
 import { Jobs } from './lib/jobs.js'
 import { requestHooks, type EasyBugsnagRouteConfig } from './lib/hooks.js'
@@ -102,7 +102,11 @@ function openStore (settings: Settings): SessionStore {
   const store = sessions.cache === 'memory'
     ? new MemorySessionStore({ maxBuckets: sessions.maxBuckets })
     : sessions.cache === 'file' ? new FileSessionStore({ directory: sessions.cacheDirectory }) : sessions.cache
-  store.configure?.({ cacheExpiresAfter: sessions.cacheExpiresAfter / 1000, namespace: sessions.cacheNamespace })
+  try {
+    store.configure?.({ cacheExpiresAfter: sessions.cacheExpiresAfter / 1000, namespace: sessions.cacheNamespace })
+  } catch (error) {
+    throw invalidOption('sessionTracking.cache', `a store that accepts the plugin's settings (its configure() threw: ${(error as Error).message})`, sessions.cache)
+  }
   return store
 }
 
@@ -110,7 +114,7 @@ function openStore (settings: Settings): SessionStore {
 function sessionsDisabledReason (settings: Settings, client: InternalClient): string | null {
   const config = client._config
   if (!settings.sessions.enabled) return 'sessionTracking.enabled is false'
-  if (config.enabledReleaseStages !== null && !config.enabledReleaseStages.includes(config.releaseStage as string)) {
+  if (Array.isArray(config.enabledReleaseStages) && !config.enabledReleaseStages.includes(config.releaseStage as string)) {
     return `releaseStage "${config.releaseStage}" is not in enabledReleaseStages`
   }
   if (config.endpoints === null || typeof config.endpoints?.sessions !== 'string') {

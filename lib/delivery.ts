@@ -67,11 +67,12 @@ export function postSessions (
   signal?: AbortSignal
 ): Promise<DeliveryOutcome> {
   return new Promise((resolve) => {
-    let url: URL
+    let url: URL | null = null
     try {
       url = new URL(target.url)
-    } catch {
-      resolve({ ok: false, retry: false, status: null, reason: 'the sessions endpoint is not a valid URL', retryAfter: null })
+    } catch {}
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      resolve({ ok: false, retry: false, status: null, reason: 'the sessions endpoint is not an http or https URL', retryAfter: null })
       return
     }
     const body = JSON.stringify(payload)

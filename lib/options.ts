@@ -10,13 +10,20 @@ import type { SessionStore } from './store.js'
  * methods) are marked with `kind` and checked by `checkKinds` below, so that
  * one schema stays the single description of every option.
  */
-type Kind = 'function' | 'functions' | 'regexp' | 'client' | 'store' | 'object'
+type Kind = 'function' | 'functions' | 'regexp' | 'client' | 'store' | 'logger' | 'object'
 
 function Unchecked<T> (kind: Kind, expected: string) {
   return Type.Unsafe<T>({ kind, expected })
 }
 
-const Seconds = (expected: string) => Type.Number({ exclusiveMinimum: 0, expected })
+/** The longest delay Node's timers take (2^31 - 1 ms); longer ones fire at once. */
+export const MAX_TIMER_SECONDS = 2_147_483
+
+const Seconds = () => Type.Number({
+  exclusiveMinimum: 0,
+  maximum: MAX_TIMER_SECONDS,
+  expected: `a number of seconds greater than 0 and at most ${MAX_TIMER_SECONDS}`
+})
 
 const ExcludeUrl = Type.Union([
   Type.String(),
@@ -48,13 +55,13 @@ export const SessionTrackingSchema = Type.Object({
   /** Accept patterns open to catastrophic backtracking. Default `false`. */
   allowUnsafePatterns: Type.Optional(Type.Boolean({ expected: 'a boolean' })),
   /** Seconds a minute bucket is kept after the minute it describes. Default `3600`. */
-  cacheExpiresAfter: Type.Optional(Seconds('a number of seconds greater than 0')),
+  cacheExpiresAfter: Type.Optional(Seconds()),
   /** Seconds between deliveries; fractions allowed. Default `30`. */
-  deliveryInterval: Type.Optional(Seconds('a number of seconds greater than 0')),
+  deliveryInterval: Type.Optional(Seconds()),
   /** Seconds one delivery may take before it is abandoned and retried. Default `10`. */
-  deliveryTimeout: Type.Optional(Seconds('a number of seconds greater than 0')),
+  deliveryTimeout: Type.Optional(Seconds()),
   /** Seconds `fastify.close()` may spend delivering what is pending. Default `5`. */
-  closeTimeout: Type.Optional(Seconds('a number of seconds greater than 0')),
+  closeTimeout: Type.Optional(Seconds()),
   /**
    * Where counts wait for delivery: `'memory'` (default), `'file'` (files in
    * `cacheDirectory`, shared by the processes of one host) or a `SessionStore`.
@@ -67,13 +74,17 @@ export const SessionTrackingSchema = Type.Object({
   /** Directory of the file store (`cache: 'file'`). Default: the OS temp dir. */
   cacheDirectory: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty string' })),
   /** Namespace handed to the store. Default `'easy_bugsnag_sessions'`. */
-  cacheNamespace: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty string' })),
+  cacheNamespace: Type.Optional(Type.String({
+    // It names a folder or a key prefix: no path separators, no '.' or '..'.
+    pattern: '^(?!\\.{1,2}$)[A-Za-z0-9_.:-]+$',
+    expected: 'a name of letters, digits, _ . : and - (not "." or "..")'
+  })),
   /** Each run of a job wrapped by `wrapJob()` starts a session. Default `false`, as in EasyBugsnag. */
   jobCountForSessions: Type.Optional(Type.Boolean({ expected: 'a boolean' })),
   /** Job names whose runs never start a session. Default `[]`. */
   excludeJobs: Type.Optional(Type.Array(Type.String({ expected: 'a job name' }), { expected: 'a list of job names' })),
   /** Most minute buckets the memory store keeps. Default `10000`. */
-  maxBuckets: Type.Optional(Type.Integer({ minimum: 1, expected: 'an integer of at least 1' }))
+  maxBuckets: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, expected: 'an integer from 1 to 1000000' }))
 }, { additionalProperties: false, expected: 'an object' })
 
 export const OptionsSchema = Type.Object({
@@ -89,13 +100,13 @@ export const OptionsSchema = Type.Object({
     Type.Null()
   ], { expected: 'a list of strings or null' })),
   endpoints: Type.Optional(Type.Object({
-    notify: Type.String({ minLength: 1, expected: 'a URL' }),
-    sessions: Type.String({ minLength: 1, expected: 'a URL' })
+    notify: Type.String({ pattern: '^https?://', expected: 'an http or https URL' }),
+    sessions: Type.String({ pattern: '^https?://', expected: 'an http or https URL' })
   }, { additionalProperties: false, expected: 'an object with the URLs notify and sessions' })),
   hostname: Type.Optional(Type.String({ expected: 'a string' })),
   /** Bugsnag's logger. Default: the Fastify logger. `null` silences Bugsnag. */
   logger: Type.Optional(Type.Union([
-    Unchecked<Logger>('object', 'a logger object'),
+    Unchecked<Logger>('logger', 'a logger object'),
     Type.Null()
   ], { expected: 'a logger with debug, info, warn and error, or null' })),
   onSession: Type.Optional(Unchecked<OnSessionCallback | OnSessionCallback[]>('functions', 'a function or a list of functions')),
@@ -326,7 +337,10 @@ function hasKind (kind: Kind, value: unknown): boolean {
       (Array.isArray(value) && value.every((item) => typeof item === 'function'))
     case 'regexp': return value instanceof RegExp
     case 'client': return isObject(value) && typeof value.notify === 'function' &&
-      typeof value.startSession === 'function' && isObject(value._config)
+      typeof value.startSession === 'function' && typeof value._notify === 'function' &&
+      isObject(value._config) && isObject(value._cbs)
+    case 'logger': return isObject(value) && ['debug', 'info', 'warn', 'error'].every(
+      (method) => typeof value[method] === 'function')
     case 'store': return isObject(value) && ['add', 'take', 'giveBack', 'pending'].every(
       (method) => typeof value[method] === 'function')
     case 'object': return isObject(value)

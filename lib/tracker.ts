@@ -79,6 +79,10 @@ export interface TrackerParts {
 }
 
 const FIRST_RETRY = 1000
+// Node's timers fire at once past this many milliseconds.
+const MAX_TIMER = 2_147_483_647
+// How long stats() and close() wait on a store that does not answer.
+const STORE_READ_LIMIT = 1000
 const PERSIST_INTERVAL = 1000
 const RETRY_CEILING = 60_000
 
@@ -104,6 +108,8 @@ export class SessionTracker {
   // Counts on their way to the store (older minutes, or a store that failed).
   #unstored: SessionBucket[] = []
   #inFlight = 0
+  // Counts handed to the store whose add() has not answered yet.
+  #toStore = 0
 
   #started = 0
   #jobSessions = 0
@@ -181,7 +187,7 @@ export class SessionTracker {
 
   async stats (): Promise<SessionStats> {
     const now = Date.now()
-    const stored = await this.#readPending(now)
+    const stored = await within(this.#readPending(now), STORE_READ_LIMIT, 0)
     const stability = this.#stability(now)
     return {
       enabled: this.enabled,
@@ -224,32 +230,26 @@ export class SessionTracker {
     clearTimeout(this.#persistTimer)
     if (!this.enabled) return
 
-    let deadline: NodeJS.Timeout | undefined
-    const timedOut = new Promise<boolean>((resolve) => {
-      deadline = setTimeout(resolve, this.#settings.closeTimeout, true)
-    })
-    const finished = this.#lastDelivery().then(() => false)
-    const late = await Promise.race([finished, timedOut])
-    clearTimeout(deadline)
-    if (late) {
-      // Abandon the attempt in flight: its counts go back to the store.
-      this.#abort.abort()
-      await finished
-    }
+    const started = Date.now()
+    const finished = await within(this.#lastDelivery().then(() => true), this.#settings.closeTimeout, false)
+    // Abandon what is still in flight; nothing below waits on it.
+    if (!finished) this.#abort.abort()
 
     // With a shared store, what reached the store is not lost: another process delivers it.
-    const left = this.#shared ? this.#local() : (await this.stats()).pending
+    const left = this.#local() + (this.#shared ? 0 : await within(this.#readPending(Date.now()), STORE_READ_LIMIT, 0))
     if (left > 0) {
       this.#log.warn(
-        { pending: left, reason: late ? `close took longer than ${this.#settings.closeTimeout} ms` : this.#lastFailure },
+        { pending: left, reason: finished ? this.#lastFailure : `close took longer than ${this.#settings.closeTimeout} ms` },
         'fastify-easy-bugsnag: sessions not delivered at close'
       )
     }
-    try {
-      await this.#store.close?.()
-    } catch (error) {
-      this.#log.error({ err: error }, 'fastify-easy-bugsnag: the session store failed to close')
-    }
+    const remaining = Math.max(STORE_READ_LIMIT, this.#settings.closeTimeout - (Date.now() - started))
+    const closed = await within(Promise.resolve().then(() => this.#store.close?.()).then(() => true), remaining, false)
+      .catch((error: unknown) => {
+        this.#log.error({ err: error }, 'fastify-easy-bugsnag: the session store failed to close')
+        return true
+      })
+    if (!closed) this.#log.error('fastify-easy-bugsnag: the session store did not close in time')
   }
 
   /**
@@ -267,7 +267,7 @@ export class SessionTracker {
 
   /** Sessions this process holds outside the store. */
   #local (): number {
-    return this.#bufferCount + sumSessions(this.#unstored) + this.#inFlight
+    return this.#bufferCount + sumSessions(this.#unstored) + this.#toStore + this.#inFlight
   }
 
   /** With a shared store, counts reach it within a second, off the request path. */
@@ -307,7 +307,10 @@ export class SessionTracker {
   #schedule (delay: number): void {
     if (this.#closed) return
     this.#timer = setTimeout(() => {
-      this.#deliver(false).then(() => this.#schedule(this.#nextDelay()))
+      // Whatever a delivery does, the next one is scheduled.
+      this.#deliver(false)
+        .catch((error: unknown) => this.#log.error({ err: error }, 'fastify-easy-bugsnag: a delivery failed unexpectedly'))
+        .finally(() => this.#schedule(this.#nextDelay()))
     }, delay)
     this.#timer.unref()
   }
@@ -315,7 +318,8 @@ export class SessionTracker {
   #nextDelay (): number {
     if (this.#consecutiveFailures === 0) return this.#settings.deliveryInterval
     const backoff = Math.min(FIRST_RETRY * 2 ** (this.#consecutiveFailures - 1), Math.max(RETRY_CEILING, this.#settings.deliveryInterval))
-    return Math.max(backoff, this.#retryAfter)
+    // Waiting longer than the buckets live would only let them expire.
+    return Math.min(Math.max(backoff, this.#retryAfter), this.#settings.cacheExpiresAfter, MAX_TIMER)
   }
 
   #retryAfter = 0
@@ -344,13 +348,17 @@ export class SessionTracker {
     this.#rollOver(minuteOf(now))
     if (this.#unstored.length === 0) return true
     const batch = this.#unstored
+    const sessions = sumSessions(batch)
     this.#unstored = []
+    this.#toStore += sessions
     try {
       await this.#store.add(batch, now)
+      this.#toStore -= sessions
       this.#storeRecovered()
       return true
     } catch (error) {
       // Kept in memory until the store answers again.
+      this.#toStore -= sessions
       this.#unstored = batch.concat(this.#unstored)
       this.#storeFailed(error)
       return false
@@ -469,4 +477,11 @@ export class SessionTracker {
     this.#storeFailing = false
     this.#log.info('fastify-easy-bugsnag: session store recovered')
   }
+}
+
+/** The promise's value, or `fallback` once `ms` have passed without one. */
+function within<T> (promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<T>((resolve) => { timer = setTimeout(resolve, ms, fallback) })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }

@@ -249,16 +249,44 @@ test('a connection reset mid-delivery keeps the counts for the retry', async (t)
   t.equal((await app.bugsnagSessions.stats()).delivered, 1)
 })
 
-test('an endpoint that is not a URL drops the sessions, once', async (t) => {
-  const { app, collector } = await setup(t, { bugsnag: { endpoints: { notify: 'not a url', sessions: 'not a url' } } })
+for (const endpoint of ['not a url', 'ftp://127.0.0.1:1/sessions']) {
+  test(`a client whose sessions endpoint is ${endpoint} drops the sessions, and delivery goes on`, async (t) => {
+    const { app, collector } = await setup(t, {
+      bugsnag: { endpoints: { notify: endpoint, sessions: endpoint } },
+      plugin: { sessionTracking: { deliveryInterval: 0.05, cacheExpiresAfter: 60 } }
+    })
+
+    await app.inject('/ok')
+    await until(async () => (await app.bugsnagSessions.stats()).dropped === 1)
+    await app.inject('/ok')
+    await until(async () => (await app.bugsnagSessions.stats()).dropped === 2)
+
+    const stats = await app.bugsnagSessions.stats()
+    t.equal(stats.lastFailure, 'the sessions endpoint is not an http or https URL')
+    t.equal(stats.pending, 0)
+    t.equal(collector.received.length, 0)
+  })
+}
+
+test('a Retry-After longer than the buckets live is not waited for', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const answers = [{ status: 429, headers: { 'retry-after': String(30 * 86400) } }]
+  const { app, collector } = await setup(t, {
+    answer: () => answers.shift() ?? { status: 202 },
+    plugin: { sessionTracking: { deliveryInterval: 10, cacheExpiresAfter: 120 } }
+  })
 
   await app.inject('/ok')
-  await app.bugsnagSessions.flush()
-
-  const stats = await app.bugsnagSessions.stats()
-  t.equal(stats.dropped, 1)
-  t.equal(stats.lastFailure, 'the sessions endpoint is not a valid URL')
-  t.equal(collector.received.length, 0)
+  await clock.tickAsync(10_000)
+  await until(async () => (await app.bugsnagSessions.stats()).deliveryFailures === 1)
+  await clock.tickAsync(119_000)
+  t.equal(collector.received.length, 1, 'nothing sooner than asked, within the TTL')
+  // The next attempt comes when the TTL has run out (not in 30 days, nor at once),
+  // and finds the bucket expired.
+  await clock.tickAsync(1_000)
+  await until(async () => (await app.bugsnagSessions.stats()).dropped === 1)
+  t.equal(collector.received.length, 1)
 })
 
 test('an https endpoint that does not speak TLS is a failure to retry', async (t) => {

@@ -157,3 +157,37 @@ test('at close, counts a shared store refuses are delivered directly', async (t)
   t.equal(collector.sessionsStarted, 4)
   t.equal(logger.lines.filter((line) => line.level === 40).length, 0, 'nothing lost, nothing to warn about')
 })
+
+const never = () => new Promise<never>(() => {})
+
+test('a store that never answers: requests pass, stats() and close() stay bounded, nothing goes uncounted', async (t) => {
+  const memory = new MemorySessionStore()
+  const store: SessionStore = {
+    add: never,
+    take: (now) => memory.take(now),
+    giveBack: (buckets, now) => memory.giveBack(buckets, now),
+    pending: never,
+    close: never
+  }
+  const logger = recordingLogger()
+  const { app } = await setup(t, {
+    plugin: { sessionTracking: { cache: store, closeTimeout: 0.2 } },
+    fastify: { logger: { level: 'warn', stream: logger.stream } }
+  })
+
+  const statuses = []
+  for (let i = 0; i < 5; i++) statuses.push((await app.inject('/ok')).statusCode)
+  app.bugsnagSessions.flush().catch(() => {})
+  const stats = await app.bugsnagSessions.stats()
+  const started = performance.now()
+  await app.close()
+  const took = performance.now() - started
+
+  t.same(statuses, [200, 200, 200, 200, 200])
+  t.same({ started: stats.started, pending: stats.pending }, { started: 5, pending: 5 }, 'counts on their way to the store are pending')
+  t.ok(took < 3000, `close() took ${Math.round(took)} ms`)
+  t.same(logger.lines.map((line) => line.msg), [
+    'fastify-easy-bugsnag: sessions not delivered at close',
+    'fastify-easy-bugsnag: the session store did not close in time'
+  ])
+})

@@ -2,7 +2,10 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
+import Fastify from 'fastify'
+import easyBugsnag from '../../index.js'
 import { Collector } from '../../lib/collector.js'
+import { createClient, until } from '../helpers.js'
 
 const service = fileURLToPath(new URL('../fixtures/short-lived-service.ts', import.meta.url))
 
@@ -37,4 +40,26 @@ test('a process ended by an uncaught exception delivers its counts first', async
   t.equal(collector.sessionsStarted, 4)
   const [event] = collector.eventPayloads
   t.equal((event?.body as { events: Array<{ unhandled: boolean, session: { events: { unhandled: number } } }> }).events[0]?.session.events.unhandled, 1)
+})
+
+test('the crash path and close() deliver once between them', async (t) => {
+  const collector = await Collector.start()
+  t.teardown(() => collector.close())
+  const client = createClient(collector) as unknown as { _config: { onUncaughtException: (...args: unknown[]) => void } }
+  const exits: unknown[] = []
+  // Stands for Bugsnag's default, which would end the process.
+  client._config.onUncaughtException = (error) => { exits.push(error) }
+  const app = Fastify()
+  await app.register(easyBugsnag, { client: client as never, sessionTracking: { enabled: true, deliveryInterval: 60 } })
+  app.get('/ok', async () => 'ok')
+  for (let i = 0; i < 3; i++) await app.inject('/ok')
+
+  const crash = new Error('crash')
+  client._config.onUncaughtException(crash, {}, console)
+  await until(() => exits.length === 1)
+  await app.close()
+
+  t.same(exits, [crash])
+  t.equal(collector.sessionsStarted, 3)
+  t.equal(collector.sessionPayloads.length, 1)
 })

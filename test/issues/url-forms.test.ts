@@ -1,5 +1,6 @@
 // Case C9: URL forms (fastify-metrics #13, fastify PR #3242).
 import { test } from 'tap'
+import { pathOf } from '../../lib/exclusions.js'
 import { recordingLogger, setup } from '../helpers.js'
 
 test('exclusions see the path as sent: slashes, queries and HEAD; case and encoding as documented', async (t) => {
@@ -84,4 +85,9 @@ test("in 'path' mode a pattern that can only match a query string is reported at
   const warnings = logger.lines.filter((line) => line.level === 40).map((line) => line.msg)
   t.equal(warnings.length, 1)
   t.match(warnings[0], /^fastify-easy-bugsnag: sessionTracking\.excludeUrls\[1\] .*'url'/)
+})
+
+test('the path ends at the first ? or #, whichever comes first', async (t) => {
+  t.same(['/a#b?c', '/a?b#c', '/a#b', '/a?b', '/a', 'http://x/a?b', 'http://x'].map(pathOf),
+    ['/a', '/a', '/a', '/a', '/a', '/a', '/'])
 })
