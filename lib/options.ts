@@ -195,9 +195,11 @@ export function resolveSettings (input: unknown): Settings {
   checkKinds(OptionsSchema as unknown as SchemaNode, options, '')
 
   if (options.client === undefined && options.apiKey === undefined) {
+    // `apiKey: process.env.BUGSNAG_API_KEY` with the variable unset lands here.
+    const hint = 'apiKey' in options ? '; "apiKey" was given but is undefined (is its environment variable set?)' : ''
     throw new EasyBugsnagError(
       NO_CLIENT,
-      'fastify-easy-bugsnag: give either "client" (a started Bugsnag client) or "apiKey"'
+      `fastify-easy-bugsnag: give either "client" (a started Bugsnag client) or "apiKey"${hint}`
     )
   }
   if (options.client !== undefined) {

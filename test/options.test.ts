@@ -12,6 +12,7 @@ const invalid: Array<[string, unknown, string, RegExp | string]> = [
   ['an unknown top-level option', { apiKey: API_KEY, sesionTracking: {} }, INVALID_OPTION, /option "sesionTracking" is not an option; expected one of client, apiKey, .*sessionTracking/],
   ['an unknown sessionTracking option', { apiKey: API_KEY, sessionTracking: { enable: true } }, INVALID_OPTION, /option "sessionTracking.enable" is not an option; expected one of enabled, /],
   ['neither client nor apiKey', {}, NO_CLIENT, 'give either "client" (a started Bugsnag client) or "apiKey"'],
+  ['an apiKey that is undefined', { apiKey: undefined }, NO_CLIENT, 'give either "client" (a started Bugsnag client) or "apiKey"; "apiKey" was given but is undefined (is its environment variable set?)'],
   ['an empty apiKey', { apiKey: '' }, INVALID_OPTION, 'option "apiKey" must be a non-empty string, got ""'],
   ['a numeric apiKey', { apiKey: 42 }, INVALID_OPTION, 'option "apiKey" must be a non-empty string, got 42'],
   ['a client that is not a Bugsnag client', { client: {} }, INVALID_OPTION, 'option "client" must be a Bugsnag client (from Bugsnag.start() or Bugsnag.createClient()), got {}'],

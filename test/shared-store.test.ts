@@ -191,3 +191,21 @@ test('a store that never answers: requests pass, stats() and close() stay bounde
     'fastify-easy-bugsnag: the session store did not close in time'
   ])
 })
+
+test('take() answers that are not objects are read as empty, and the counts are not sent', async (t) => {
+  const answers: unknown[] = [null, 'buckets', 42]
+  const memory = new MemorySessionStore()
+  const store: SessionStore = {
+    add: (buckets, now) => memory.add(buckets, now),
+    take: () => answers.shift() as never,
+    giveBack: (buckets, now) => memory.giveBack(buckets, now),
+    pending: (now) => memory.pending(now)
+  }
+  const { app, collector } = await setup(t, { plugin: { sessionTracking: { cache: store } } })
+
+  await app.inject('/ok')
+  for (let i = 0; i < 3; i++) await app.bugsnagSessions.flush()
+
+  t.equal(collector.received.length, 0)
+  t.equal(answers.length, 0)
+})
