@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
 import easyBugsnag, { type EasyBugsnagOptions } from '../index.js'
 import { Collector, type CollectedRequest } from '../lib/collector.js'
+import { closeOnSignals } from './shutdown.js'
 
 const HOST = '127.0.0.1'
 const PORT = Number(process.env.PORT ?? 3000)
@@ -80,18 +81,7 @@ app.get('/bugsnag/sessions', async () => app.bugsnagSessions.stats())
 await app.listen({ host: HOST, port: PORT })
 printTryIt()
 
-let closing = false
-async function shutdown (signal: string): Promise<void> {
-  if (closing) return
-  closing = true
-  app.log.info({ signal }, 'closing: pending sessions are delivered first')
-  // The app first: its close delivers what is pending, to the collector when there is one.
-  await app.close()
-  await collector?.close()
-  process.exit(0)
-}
-process.once('SIGINT', () => { shutdown('SIGINT') })
-process.once('SIGTERM', () => { shutdown('SIGTERM') })
+closeOnSignals(app, collector)
 
 function printTryIt (): void {
   const base = `http://${HOST}:${PORT}`
