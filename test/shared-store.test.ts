@@ -192,8 +192,8 @@ test('a store that never answers: requests pass, stats() and close() stay bounde
   ])
 })
 
-test('take() answers that are not objects are read as empty, and the counts are not sent', async (t) => {
-  const answers: unknown[] = [null, 'buckets', 42]
+test('take() answers that are not objects, or hold no list, are read as empty', async (t) => {
+  const answers: unknown[] = [null, 'buckets', 42, { buckets: 'none', expired: 0 }]
   const memory = new MemorySessionStore()
   const store: SessionStore = {
     add: (buckets, now) => memory.add(buckets, now),
@@ -204,7 +204,7 @@ test('take() answers that are not objects are read as empty, and the counts are 
   const { app, collector } = await setup(t, { plugin: { sessionTracking: { cache: store } } })
 
   await app.inject('/ok')
-  for (let i = 0; i < 3; i++) await app.bugsnagSessions.flush()
+  for (let i = 0; i < 4; i++) await app.bugsnagSessions.flush()
 
   t.equal(collector.received.length, 0)
   t.equal(answers.length, 0)
