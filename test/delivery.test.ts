@@ -343,3 +343,19 @@ test('a client without a sessions endpoint counts nothing, and the stats say why
   t.equal(stats.disabledReason, 'the Bugsnag client has no sessions endpoint (set both endpoints.notify and endpoints.sessions)')
   t.equal(stats.started, 0)
 })
+
+test('close() during a timed delivery waits for it and arms no new timer', async (t) => {
+  const { app, collector } = await setup(t, {
+    answer: () => ({ delay: 200 }),
+    plugin: { sessionTracking: { deliveryInterval: 0.05, cacheExpiresAfter: 60 } }
+  })
+
+  await app.inject('/ok')
+  await until(() => collector.received.length === 1)
+  await app.close()
+
+  t.equal(collector.sessionsStarted, 1)
+  t.equal((await app.bugsnagSessions.stats()).delivered, 1)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.equal(collector.received.length, 1, 'no delivery after close')
+})

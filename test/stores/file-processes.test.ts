@@ -22,8 +22,8 @@ test('4 processes x 5,000 requests on one file store: the collector receives exa
 
   t.equal(collector.sessionsStarted, 20_000)
   t.same(perMinute(collector), merge(runs), 'each minute\'s count delivered once')
+  // Which processes win the claims depends on scheduling: reported, not asserted.
   const from = new Set(senders(collector).filter((sender) => sender !== 'sweeper'))
-  t.ok(from.size >= 2, 'deliveries came from several processes')
   t.comment(`20,000 sessions in ${collector.sessionPayloads.length} deliveries from ${[...from].sort().join(', ')}` +
     ` (sweeper: ${senders(collector).filter((sender) => sender === 'sweeper').length}) in ${Math.round(performance.now() - started)} ms`)
 })
