@@ -124,6 +124,9 @@ export class SessionTracker {
   #recentStarted = new Map<number, number>()
   #recentCrashed = new Map<number, number>()
   #consecutiveFailures = 0
+  // What the endpoint last asked us to wait (ms), and the last refusal logged.
+  #retryAfter = 0
+  #refusal: string | null = null
   #lastFailure: string | null = null
   #lastDeliveryAt: number | null = null
   #storeFailing = false
@@ -153,7 +156,7 @@ export class SessionTracker {
 
   /** Counts one session started at `now` (ms since the epoch). */
   start (now: number): void {
-    const minute = now - (now % 60_000)
+    const minute = minuteOf(now)
     if (minute !== this.#bufferMinute) this.#rollOver(minute)
     this.#bufferCount++
     this.#started++
@@ -321,9 +324,6 @@ export class SessionTracker {
     // Waiting longer than the buckets live would only let them expire.
     return Math.min(Math.max(backoff, this.#retryAfter), this.#settings.cacheExpiresAfter, MAX_TIMER)
   }
-
-  #retryAfter = 0
-  #refusal: string | null = null
 
   /** One delivery at a time: a second caller shares the attempt in flight. */
   #deliver (force: boolean): Promise<void> {
