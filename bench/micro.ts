@@ -8,10 +8,17 @@
  * objects that Fastify built for a request to the route (`/hello`, matched by
  * no pattern) and to `/health` (matched by the first pattern).
  *
+ * Each configuration runs in a process of its own: in one process, the
+ * plugin instances of earlier cases would leave V8's type feedback for the
+ * plugin's functions (shared by all instances) more varied than any real app
+ * makes it, and later cases would measure slower code.
+ *
  * Run: npm run bench -- --micro   (or: npx tsx bench/micro.ts [--json])
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { execFile } from 'node:child_process'
 import { resolve } from 'node:path'
+import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify'
 import { Collector } from '../lib/collector.js'
@@ -149,13 +156,21 @@ function measure (entry: Case): number {
   return elapsed / ITERATIONS
 }
 
-export async function runMicro (): Promise<MicroResult[]> {
+/** What one process measures: the reference hooks, or the plugin in one configuration. */
+type Config = { kind: 'reference' } | { kind: 'plugin', patterns: number, asyncContext: boolean }
+
+const CONFIGS: Config[] = [
+  { kind: 'reference' },
+  ...[false, true].flatMap((asyncContext) => [0, 1, 10, 100].map((patterns): Config => ({ kind: 'plugin', patterns, asyncContext })))
+]
+
+/** Measures one configuration's cases, in this process. */
+async function measureConfig (config: Config): Promise<Array<Omit<MicroResult, 'nsOverEmptyHook'>>> {
   const collector = await Collector.start()
   try {
-    const cases = await referenceCases()
-    for (const asyncContext of [false, true]) {
-      for (const patterns of [0, 1, 10, 100]) cases.push(...await pluginCases(collector, patterns, asyncContext))
-    }
+    const cases = config.kind === 'reference'
+      ? await referenceCases()
+      : await pluginCases(collector, config.patterns, config.asyncContext)
 
     // Warm every case up, then measure them in turns so that drift spreads over all of them.
     for (const entry of cases) measure(entry)
@@ -163,10 +178,8 @@ export async function runMicro (): Promise<MicroResult[]> {
       for (const entry of cases) entry.samples.push(measure(entry))
     }
 
-    const empty = median(cases[0]?.samples ?? [])
-    const results: MicroResult[] = []
+    const results: Array<Omit<MicroResult, 'nsOverEmptyHook'>> = []
     for (const entry of cases) {
-      const ns = median(entry.samples)
       const counted = await entry.counts()
       const excluding = entry.path !== ROUTE
       const expected = excluding ? counted.excluded : counted.started
@@ -175,8 +188,7 @@ export async function runMicro (): Promise<MicroResult[]> {
         patterns: entry.patterns,
         asyncContext: entry.asyncContext,
         path: entry.path,
-        nsPerRequest: ns,
-        nsOverEmptyHook: ns - empty,
+        nsPerRequest: median(entry.samples),
         check: entry.patterns === null
           ? '-'
           : `${excluding ? 'excluded' : 'sessions started'} +${expected} of ${entry.calls} calls${expected === entry.calls ? '' : ' (MISMATCH)'}`
@@ -188,6 +200,21 @@ export async function runMicro (): Promise<MicroResult[]> {
     for (const app of apps.splice(0)) await app.close()
     await collector.close()
   }
+}
+
+const run = promisify(execFile)
+
+/** Every configuration, each in a process of its own, one after the other. */
+export async function runMicro (): Promise<MicroResult[]> {
+  const measured: Array<Omit<MicroResult, 'nsOverEmptyHook'>> = []
+  for (const config of CONFIGS) {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--config', JSON.stringify(config)], {
+      cwd: fileURLToPath(new URL('..', import.meta.url))
+    })
+    measured.push(...JSON.parse(stdout) as Array<Omit<MicroResult, 'nsOverEmptyHook'>>)
+  }
+  const empty = measured[0]?.nsPerRequest ?? 0
+  return measured.map((result) => ({ ...result, nsOverEmptyHook: result.nsPerRequest - empty }))
 }
 
 export function microMarkdown (results: MicroResult[]): string {
@@ -203,7 +230,12 @@ export function microMarkdown (results: MicroResult[]): string {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const results = await runMicro()
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results)}\n`)
-  else console.log(microMarkdown(results))
+  const configAt = process.argv.indexOf('--config')
+  if (configAt !== -1) {
+    process.stdout.write(`${JSON.stringify(await measureConfig(JSON.parse(process.argv[configAt + 1] as string) as Config))}\n`)
+  } else {
+    const results = await runMicro()
+    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results)}\n`)
+    else console.log(microMarkdown(results))
+  }
 }

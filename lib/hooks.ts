@@ -22,8 +22,8 @@ export interface EasyBugsnagRouteConfig {
 
 /**
  * The request path. Everything here runs on every request, so it does the
- * least it can: one exclusion test, a few integer operations, and (with
- * `asyncContext`) one async context entered.
+ * least it can: one exclusion test, two increments (no clock read), and
+ * (with `asyncContext`) one async context entered.
  */
 export function requestHooks ({ settings, tracker, exclusions, clients }: HookParts) {
   const counting = tracker.enabled
@@ -44,7 +44,7 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
       tracker.exclude()
       return
     }
-    clients.startSession(request, Date.now())
+    clients.startSession(request)
   }
 
   // Everything after `done` (body parsing included: Fastify 5 reads the body within

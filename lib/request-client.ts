@@ -13,7 +13,7 @@ export const kSessionStart = Symbol('easyBugsnag.sessionStart')
  * requests need (the session, the request's client) live in a WeakMap.
  */
 export interface RequestState {
-  /** When the request's session started (ms since the epoch), or 0: no session. */
+  /** When the request's session started (ms since the epoch, or the minute it is counted in), or 0: no session. */
   [kSessionStart]: number
 }
 
@@ -81,17 +81,17 @@ export class RequestClients {
   }
 
   /**
-   * Starts the request's session: counted at once with a few integer
-   * operations, its objects built only when something needs them. The
-   * client's onSession callbacks, when there are any, run first and may
-   * refuse it.
+   * Starts the request's session: counted at once with two increments, its
+   * objects built only when something needs them. Its `startedAt` is the
+   * minute it is counted in, as with the original. The client's onSession
+   * callbacks, when there are any, run first and may refuse it.
    */
-  startSession (request: TrackedRequest, now: number): void {
+  startSession (request: TrackedRequest): void {
     if (this.base._cbs.s.length === 0) {
-      this.#tracker.start(now)
-      request[kSessionStart] = now
+      request[kSessionStart] = this.#tracker.countRequest()
       return
     }
+    const now = Date.now()
     const session = this.#admit(now)
     if (session === null) return
     this.#objects.set(request, { session, client: null })

@@ -3,7 +3,7 @@ import { postSessions, sessionPayload, type DeliveryOutcome, type DeliveryTarget
 import type { Exclusions } from './exclusions.js'
 import type { WrapJobOptions } from './jobs.js'
 import type { SessionSettings } from './options.js'
-import { isBucket, minuteOf, sumSessions, type SessionBucket, type SessionStore } from './store.js'
+import { isBucket, MINUTE, minuteOf, sumSessions, type SessionBucket, type SessionStore } from './store.js'
 
 /** A plain, JSON-serialisable snapshot of what this process did and what waits. */
 export interface SessionStats {
@@ -88,8 +88,8 @@ const RETRY_CEILING = 60_000
 
 /**
  * Counts sessions and delivers them. The request path only ever touches
- * `start()`: two integer comparisons and two increments. Everything else
- * (the store, the network) happens on an unref'd timer.
+ * `countRequest()`: two increments, no clock read. Everything else (the
+ * minute's end, the store, the network) happens on unref'd timers.
  */
 export class SessionTracker {
   readonly enabled: boolean
@@ -102,9 +102,13 @@ export class SessionTracker {
   #log: FastifyBaseLogger
   #disabledReason: string | null
 
-  // The current minute's count, kept in two integers for the request path.
-  #bufferMinute = -1
+  // The current minute's count, kept in two integers for the request path. A
+  // timer moves the minute on when it ends, so that counting a request never
+  // reads the clock: Date.now() and the minute's arithmetic would cost more
+  // than all the rest of the count.
+  #bufferMinute: number
   #bufferCount = 0
+  #minuteTimer: NodeJS.Timeout | undefined
   // Counts on their way to the store (older minutes, or a store that failed).
   #unstored: SessionBucket[] = []
   #inFlight = 0
@@ -149,9 +153,21 @@ export class SessionTracker {
     this.#disabledReason = parts.disabledReason
     this.enabled = parts.disabledReason === null
     this.#shared = parts.store.shared === true
+    this.#bufferMinute = minuteOf(Date.now())
     if (!this.enabled) return
+    this.#scheduleMinute()
     this.#schedule(this.#settings.deliveryInterval)
     if (this.#shared) this.#schedulePersist()
+  }
+
+  /**
+   * Counts the session of a request starting now, and returns the minute it
+   * is counted in (ms since the epoch), which is the session's `startedAt`.
+   */
+  countRequest (): number {
+    this.#bufferCount++
+    this.#started++
+    return this.#bufferMinute
   }
 
   /** Counts one session started at `now` (ms since the epoch). */
@@ -231,6 +247,7 @@ export class SessionTracker {
     this.#closed = true
     clearTimeout(this.#timer)
     clearTimeout(this.#persistTimer)
+    clearTimeout(this.#minuteTimer)
     if (!this.enabled) return
 
     const started = Date.now()
@@ -282,6 +299,16 @@ export class SessionTracker {
       })
     }, PERSIST_INTERVAL)
     this.#persistTimer.unref()
+  }
+
+  /** Moves the count on to the minute that has begun, then waits for that one's end. */
+  #scheduleMinute (): void {
+    const now = Date.now()
+    const minute = minuteOf(now)
+    if (minute !== this.#bufferMinute) this.#rollOver(minute)
+    // A timer that fires a little early finds the same minute and waits out the rest.
+    this.#minuteTimer = setTimeout(() => this.#scheduleMinute(), minute + MINUTE - now)
+    this.#minuteTimer.unref()
   }
 
   #rollOver (minute: number): void {

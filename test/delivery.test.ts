@@ -4,7 +4,7 @@ import { test } from 'tap'
 import easyBugsnag from '../index.js'
 import { Collector } from '../lib/collector.js'
 import { parseRetryAfter } from '../lib/delivery.js'
-import { API_KEY, createClient, recordingLogger, sessionCountsOf, setup, until } from './helpers.js'
+import { API_KEY, createClient, eventsOf, recordingLogger, sessionCountsOf, setup, until } from './helpers.js'
 
 const MINUTE_START = Date.UTC(2026, 11, 4, 15, 14, 0)
 
@@ -26,6 +26,37 @@ test('sessions are counted in the bucket of the UTC minute they started in', asy
     { startedAt: '2026-12-04T15:15:00.000Z', sessionsStarted: 1 },
     { startedAt: '2026-12-04T15:16:00.000Z', sessionsStarted: 1 }
   ])
+})
+
+test('a request counts in the minute the minute timer moved to, which is its session\'s startedAt', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START + 59_000, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app, collector } = await setup(t, {
+    plugin: { sessionTracking: { deliveryInterval: 600 } },
+    routes: (app) => {
+      app.get('/notify', async (request) => {
+        await request.bugsnag.notify(new Error('counted'))
+        return 'ok'
+      })
+    }
+  })
+
+  // The wall clock steps back a second: the timer fires at 15:15:00 as planned, reads
+  // 15:14:59, keeps the minute and waits out the second that is left.
+  clock.setSystemTime(MINUTE_START + 58_000)
+  await app.inject('/ok')
+  clock.tick(1_000)
+  await app.inject('/ok')
+  clock.tick(1_000)
+  await app.inject('/notify')
+  await until(() => eventsOf(collector).length === 1)
+  await app.bugsnagSessions.flush()
+
+  t.same(sessionCountsOf(collector), [
+    { startedAt: '2026-12-04T15:14:00.000Z', sessionsStarted: 2 },
+    { startedAt: '2026-12-04T15:15:00.000Z', sessionsStarted: 1 }
+  ])
+  t.equal(eventsOf(collector)[0]?.session?.startedAt, '2026-12-04T15:15:00.000Z', 'as the original: the session starts at its minute')
 })
 
 test('the timer delivers once per interval and never on a request', async (t) => {
