@@ -40,7 +40,11 @@ export interface Exclusions {
   explain (target: string): ExclusionVerdict
 }
 
-/** How a compiled pattern reads its target. */
+/**
+ * How a compiled pattern reads its target: its UTF-8 bytes, its UTF-16
+ * characters as they are (RegExp objects, and byte-mode patterns that read
+ * only ASCII), or its characters in UTF-8 mode.
+ */
 type Subject = 'bytes' | 'text' | 'utf'
 
 interface Compiled {
@@ -116,7 +120,7 @@ function compileString (pattern: string, index: number, delimiter: string, allow
     index,
     given: pattern,
     regex: new RegExp(translation.source, translation.flags),
-    subject: translation.utf ? 'utf' : 'bytes',
+    subject: translation.utf ? 'utf' : translation.asciiOnly ? 'text' : 'bytes',
     source: (base) => translate(parts.body, parts.modifiers, base).source,
     flags: translation.flags,
     groups: translation.groups
@@ -142,7 +146,8 @@ function compileRegExp (pattern: RegExp, index: number, allowUnsafe: boolean): C
     subject: 'text',
     source: SELF_REFERENCING.test(pattern.source) ? null : () => pattern.source,
     flags,
-    groups: 0
+    // Its capture groups, so that patterns combined after it number theirs after them.
+    groups: (new RegExp(`${pattern.source}|`, flags).exec('') as RegExpExecArray).length - 1
   }
 }
 

@@ -233,6 +233,11 @@ export interface Translation {
   groups: number
   /** Why the pattern is open to catastrophic backtracking, or null. */
   unsafe: string | null
+  /**
+   * The pattern reads nothing but ASCII (see `readsOnlyAscii`): testing it on
+   * a subject's characters decides as testing it on their UTF-8 bytes.
+   */
+  asciiOnly: boolean
   /** Every match contains a literal '?' (it can only match a query string). */
   needsQuery: boolean
   /** Every match starts at the subject's start with a character other than '/' or '*'. */
@@ -268,6 +273,7 @@ export function translate (body: string, modifiers: string, groupBase = 0): Tran
     utf: parser.utf,
     groups: emitter.groups,
     unsafe: backtrackingRisk(tree),
+    asciiOnly: !parser.utf && readsOnlyAscii(tree),
     needsQuery: requires(tree, 0x3f),
     anchoredBeforePath: opts.anchored ? startsOutsidePath(tree) : anchoredOutsidePath(tree)
   }
@@ -1201,6 +1207,27 @@ function backtrackingRisk (node: Node): string | null {
     if (risk !== null) return risk
   }
   return null
+}
+
+/**
+ * Whether a byte-mode pattern consumes no byte above 0x7f and asks nothing
+ * of one: no negated lookaround and no \\B, which can hold between two such
+ * bytes. To such a pattern a run of non-ASCII units is a stretch it can
+ * neither enter nor tell apart by length (no word character, no newline),
+ * so it decides a subject's UTF-16 characters as it decides their UTF-8
+ * bytes, and the subject need not be encoded on every request.
+ */
+function readsOnlyAscii (node: Node): boolean {
+  switch (node.t) {
+    case 'set': return !node.set.negated && node.set.props.length === 0 && node.set.ranges.every(([, hi]) => hi <= 0x7f)
+    // The only zero-width raw node is (?!), which never matches.
+    case 'raw': return node.width === 0
+    case 'assert': return node.kind !== 'notWord'
+    case 'group': return node.kind !== 'notAhead' && node.kind !== 'notBehind' && readsOnlyAscii(node.body)
+    // It matches what its group matched: ASCII, since the group's own nodes are checked.
+    case 'backref': return true
+    default: return children(node).every(readsOnlyAscii)
+  }
 }
 
 function requires (node: Node, code: number): boolean {

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { compileExclusions, pathOf, type ExclusionOptions } from '../lib/exclusions.js'
 import { INVALID_EXCLUSION } from '../lib/errors.js'
-import { toByteString } from '../lib/pcre.js'
+import { toByteString, translate } from '../lib/pcre.js'
 
 function compile (patterns: ExclusionOptions['patterns'], extra: Partial<ExclusionOptions> = {}) {
   return compileExclusions({ patterns, match: 'path', ...extra })
@@ -151,6 +151,31 @@ test('bytes: subjects are matched as their UTF-8 bytes', async (t) => {
   t.equal(compile(['/caf.$']).isExcluded('/caf\u00e9'), false)
   t.equal(compile(['/caf..$']).isExcluded('/caf\u00e9'), true)
   t.equal(compile(['/caf\u00e9$']).isExcluded('/caf\u00e9'), true)
+})
+
+test('a byte-mode pattern that reads only ASCII decides the characters as it decides their UTF-8 bytes', async (t) => {
+  const asciiOnly = ['^/health$', '\\.(css|js)$', '(?i)^/ADMIN', '^/v\\d+/', '\\bping\\b', '(?<=/)x', '(?=a)a', '^/(x)\\1$', '(a|)', '']
+  const notAsciiOnly = ['.', '[^/]', '\\B', '(?!a)', '(?<!a)', 'é', '\\x{e9}', '\\W', '\\R']
+  for (const pattern of asciiOnly) t.equal(translate(pattern, '').asciiOnly, true, pattern)
+  for (const pattern of notAsciiOnly) t.equal(translate(pattern, '').asciiOnly, false, pattern)
+  t.equal(translate('abc', 'u').asciiOnly, false, 'UTF-8 mode reads characters anyway')
+
+  // Runs of non-ASCII units of every length, next to word characters, slashes and newlines.
+  const targets = ['aéb', 'é', '/é/', 'x\u00e9\u00e9y', '/\ud83d\ude00/x', '\ud800', 'a\ud800b', 'é\n', '\né', '/ping/é', 'é/ping', '/health', 'xx/xx', '/ADMIN\u00ff']
+  for (const pattern of asciiOnly) {
+    const regex = new RegExp(translate(pattern, '').source)
+    for (const target of targets) {
+      t.equal(regex.test(target), regex.test(toByteString(target)), `${JSON.stringify(pattern)} on ${JSON.stringify(target)}`)
+    }
+  }
+  // What the exceptions are for: between the two bytes of é, \B holds and (?<![\x00-\x7f]) too.
+  t.equal(compile(['\\B']).isExcluded('aéb'), true)
+  t.equal(compile(['(?<![\\x00-\\x7f])(?![\\x00-\\x7f])']).isExcluded('aéb'), true)
+})
+
+test('a RegExp combined with string patterns: their groups are numbered after its own', async (t) => {
+  const exclusions = compile([/^\/(a|b)$/, '^/(x)\\1$'])
+  t.same(['/a', '/xx', '/x', '/xa'].map((target) => exclusions.isExcluded(target)), [true, true, false, false])
 })
 
 test('pathOf', async (t) => {
