@@ -132,9 +132,24 @@ const SELF_REFERENCING = /\\[1-9]|\\k<|\(\?<[^=!]/
 // A group holding a quantifier and quantified itself: the classic catastrophic shape.
 const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/
 
+/**
+ * Why a RegExp is open to catastrophic backtracking, or null. Most
+ * JavaScript sources read as PCRE too, and get the same analysis as string
+ * patterns; a source the PCRE reader refuses gets a simpler check.
+ */
+function regExpRisk (pattern: RegExp): string | null {
+  const modifiers = pattern.flags.replace(/[^ims]/g, '') + (/[uv]/.test(pattern.flags) ? 'u' : '')
+  try {
+    return translate(pattern.source, modifiers).unsafe
+  } catch {
+    return NESTED_QUANTIFIER.test(pattern.source) ? 'a quantifier nested inside another' : null
+  }
+}
+
 function compileRegExp (pattern: RegExp, index: number, allowUnsafe: boolean): Compiled {
-  if (!allowUnsafe && NESTED_QUANTIFIER.test(pattern.source)) {
-    throw refuse(index, pattern, 'is open to catastrophic backtracking (a quantifier nested inside another); ' +
+  const risk = allowUnsafe ? null : regExpRisk(pattern)
+  if (risk !== null) {
+    throw refuse(index, pattern, `is open to catastrophic backtracking (${risk}); ` +
       'simplify it, or set sessionTracking.allowUnsafePatterns to accept it knowingly')
   }
   // A stateful flag would make two identical requests decide differently.

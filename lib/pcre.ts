@@ -1115,14 +1115,24 @@ function first (node: Node): Approx {
   }
 }
 
+/**
+ * A quantifier whose every extra round is a new way to split the text: it
+ * repeats without bound, or enough times (3 or more) that nested choices
+ * multiply into a polynomial of high degree, `(.*,){8}`.
+ */
 function repeats (node: Node & { t: 'quant' }): boolean {
-  return node.mode !== 'possessive' && (node.max === Infinity || node.max > 16)
+  return node.mode !== 'possessive' && node.max >= 3
 }
 
-/** Characters of every backtracking repetition inside a node (atomic groups excluded). */
+/** A quantifier that chooses how much to take (`?`, `*`, `{1,3}`), and may give it back. */
+function chooses (node: Node & { t: 'quant' }): boolean {
+  return node.mode !== 'possessive' && node.max > node.min
+}
+
+/** Characters of every backtracking choice of length inside a node (atomic groups excluded). */
 function innerRepeats (node: Node): Approx[] {
   if (node.t === 'group' && node.kind === 'atomic') return []
-  const own = node.t === 'quant' && repeats(node) ? [chars(node.body)] : []
+  const own = node.t === 'quant' && chooses(node) ? [chars(node.body)] : []
   return [...own, ...children(node).flatMap(innerRepeats)]
 }
 
@@ -1132,7 +1142,7 @@ function strip (node: Node): Node {
 
 function singleSet (node: Node): Approx | null {
   const body = node.t === 'quant' ? strip(node.body) : null
-  return node.t === 'quant' && repeats(node) && body?.t === 'set' ? setApprox(body.set) : null
+  return node.t === 'quant' && node.mode !== 'possessive' && node.max > 16 && body?.t === 'set' ? setApprox(body.set) : null
 }
 
 function fixedSets (node: Node): Approx[] | null {
@@ -1148,21 +1158,58 @@ function fixedSets (node: Node): Approx[] | null {
   return sets
 }
 
-function branchesOverlap (a: Node, b: Node): boolean {
-  const fa = fixedSets(a)
-  const fb = fixedSets(b)
-  if (fa !== null && fb !== null) {
-    return fa.length === fb.length && fa.every((set, i) => intersects(set, fb[i] as Approx))
+/** Whether `head` can match the text at the start of what `whole` matches (both fixed). */
+function prefixOf (head: Approx[], whole: Approx[]): boolean {
+  return head.length <= whole.length && head.every((set, i) => intersects(set, whole[i] as Approx))
+}
+
+/**
+ * Whether some text splits into rounds of fixed alternatives in two ways
+ * (`(a|aa)+`, `(ab|a|ba)+`): the Sardinas-Patterson test, on sequences of
+ * character sets, where two positions agree when their sets intersect.
+ */
+function ambiguousRounds (words: Approx[][]): string | null {
+  const twoWays = 'alternatives that can split the same text in more than one way, under a quantifier'
+  const seen = new Set<string>()
+  const key = (rest: Approx[]): string => rest.map((set) => set.join('')).join('|')
+  let dangling: Approx[][] = []
+  for (const [i, a] of words.entries()) {
+    for (const [j, b] of words.entries()) {
+      if (i === j || !prefixOf(a, b)) continue
+      if (a.length === b.length) return 'alternatives that can match the same text, under a quantifier'
+      dangling.push(b.slice(a.length))
+    }
   }
-  return (innerRepeats(a).length > 0 || innerRepeats(b).length > 0) && intersects(first(a), first(b))
+  while (dangling.length > 0) {
+    const next: Approx[][] = []
+    for (const rest of dangling) {
+      const id = key(rest)
+      if (seen.has(id)) continue
+      seen.add(id)
+      for (const word of words) {
+        if (prefixOf(rest, word)) {
+          if (rest.length === word.length) return twoWays
+          next.push(word.slice(rest.length))
+        } else if (prefixOf(word, rest)) {
+          next.push(rest.slice(word.length))
+        }
+      }
+    }
+    dangling = next
+  }
+  return null
 }
 
 function riskOfRepetition (body: Node): string | null {
   const stripped = strip(body)
   const branches = stripped.t === 'alt' ? stripped.branches : [stripped]
+  const fixed = branches.map(fixedSets)
+  const ambiguity = fixed.every((sets) => sets !== null) ? ambiguousRounds(fixed as Approx[][]) : null
+  if (ambiguity !== null) return ambiguity
   for (let i = 0; i < branches.length; i++) {
     for (let j = i + 1; j < branches.length; j++) {
-      if (branchesOverlap(branches[i] as Node, branches[j] as Node)) {
+      // Where a branch's length varies, two branches starting alike may match the same text.
+      if ((fixed[i] === null || fixed[j] === null) && intersects(first(branches[i] as Node), first(branches[j] as Node))) {
         return 'alternatives that can match the same text, under a quantifier'
       }
     }

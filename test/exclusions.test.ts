@@ -78,9 +78,34 @@ test('refusals name the option, the index, the pattern and the construct', async
   t.throws(() => compile([/(a+)+$/]), { code: INVALID_EXCLUSION, message: /excludeUrls\[0\] \/\(a\+\)\+\$\/: is open to catastrophic/ })
 })
 
+test('patterns whose backtracking grows without bound are refused, string or RegExp', async (t) => {
+  const rows: Array<[string, string]> = [
+    ['(a|a?)+$', 'alternatives that can match the same text'],
+    ['(a|aa)+$', 'alternatives that can split the same text in more than one way'],
+    ['(ab|a|ba)+$', 'alternatives that can split the same text in more than one way'],
+    ['(a|b|ab)*c', 'alternatives that can split the same text in more than one way'],
+    ['(a?a)+$', 'a quantifier nested inside another'],
+    ['(a{1,3})+$', 'a quantifier nested inside another'],
+    ['(\\w+/?)+$', 'a quantifier nested inside another'],
+    // Bounded, but each round multiplies the ways: a polynomial of degree 12.
+    ['(.*a){12}$', 'a quantifier nested inside another'],
+    ['(.*,){8}x', 'a quantifier nested inside another']
+  ]
+  for (const [pattern, reason] of rows) {
+    t.throws(() => compile([pattern]), { code: INVALID_EXCLUSION, message: `is open to catastrophic backtracking (${reason}` }, pattern)
+  }
+  t.throws(() => compile([/(a|a)*$/]), { code: INVALID_EXCLUSION, message: 'excludeUrls[0] /(a|a)*$/: is open to catastrophic backtracking (alternatives that can match the same text' })
+  t.throws(() => compile([/(?:a|A)+$/i]), { code: INVALID_EXCLUSION }, 'read case-insensitively, as the flag says')
+  // A source the PCRE reader does not know still gets the simpler check.
+  t.throws(() => compile([/([^]+)+$/]), { code: INVALID_EXCLUSION, message: 'a quantifier nested inside another' })
+  t.doesNotThrow(() => compile([/[^]+x/, /^\/health$/, /(x|y)+$/i, /\p{L}+/u]))
+  // Conservative where a branch's length varies: two branches that start alike are refused.
+  t.throws(() => compile(['(/[a-z]+|/[0-9]+)*$']), { code: INVALID_EXCLUSION })
+})
+
 test('patterns that are safe under repetition are accepted', async (t) => {
   const safe = ['(/[a-z]+)+$', '(?:\\.\\d+)+', '(a+b)+', '(?>a+)+b', '(a++)+b', '(ab|cd)+', '(a|b)*c', '(\\w+\\.)*\\w+$', '.*foo.*', '[a-z]+\\d+', 'a{1,3}a{1,3}', '(?:a+){2}',
-    '(?:(?:(?=x)y)a+)+', '(?:(?:(*F)y)a+)+']
+    '(?:(?:(?=x)y)a+)+', '(?:(?:(*F)y)a+)+', '(\\d+\\.){3}\\d+', '(\\.[a-z]{2,4})+$', '(a|ab)*$', '^(/[\\w-]+)*/?$', '([a-z]+-)*[a-z]+$']
   for (const pattern of safe) t.doesNotThrow(() => compile([pattern]), pattern)
 })
 
