@@ -51,6 +51,8 @@ export interface ProfileSummary {
   self: Array<[string, number]>
   /** The plugin's functions (and the context's), by their own time and the natives they call. */
   inclusive: Array<[string, number]>
+  /** Share of Fastify's hook runner (fastify/lib/hooks.js): the price of having an onRequest hook at all. */
+  hookRunner: number
 }
 
 const PROFILE_WARMUP = 2
@@ -100,12 +102,14 @@ export function summarise (profile: CpuProfile, samples: number[], row: Row, req
   const self = new Map<string, number>()
   const owners = new Map<string, number>()
   let total = 0
+  let hookRunner = 0
   for (const id of samples) {
     const node = byId.get(id) as ProfileNode
     if (node.callFrame.functionName === '(idle)') continue
     total++
     self.set(nameOf(node), (self.get(nameOf(node)) ?? 0) + 1)
     const owner = ownerOf(id, byId, parent)
+    if (owner.callFrame.url.endsWith('/node_modules/fastify/lib/hooks.js')) hookRunner++
     const kind = kindOf(owner)
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1)
     if (kind === PLUGIN || kind === CONTEXT) owners.set(nameOf(owner), (owners.get(nameOf(owner)) ?? 0) + 1)
@@ -117,8 +121,37 @@ export function summarise (profile: CpuProfile, samples: number[], row: Row, req
     cpuPerRequest,
     kinds: new Map(share(kinds)),
     self: share(self).slice(0, 15),
-    inclusive: share(owners).slice(0, 15)
+    inclusive: share(owners).slice(0, 15),
+    hookRunner: total === 0 ? 0 : hookRunner / total
   }
+}
+
+/**
+ * What a row's profile says its plugin costs, as a throughput ratio: shares
+ * within one profile do not move with the machine's speed, which makes
+ * end-to-end throughput swing by a quarter here. A server spends share s of
+ * its CPU on something, so without it it would serve 1 / (1 - s) as much:
+ * the ratio with it is 1 - s. Against bare Fastify, s is the plugin's own
+ * code plus Fastify's hook runner, which only runs when there is an
+ * onRequest hook; against the context-only hook, which has both the hook
+ * runner and the context, only the plugin's own code.
+ */
+function estimates (summaries: ProfileSummary[]): string[] {
+  const bare = summaries.find((summary) => summary.row.id === 'fastify')
+  const lines: string[] = []
+  for (const summary of summaries) {
+    const { row } = summary
+    if (row.setup.kind !== 'plugin') continue
+    const own = summary.kinds.get(PLUGIN) ?? 0
+    const hooks = summary.hookRunner - (bare?.hookRunner ?? 0)
+    const parts = [`\`${row.id}\`: the plugin's own code ${percent(own)} of the server's CPU, Fastify's hook runner ${percent(summary.hookRunner)}` +
+      (bare === undefined ? '' : ` (bare Fastify: ${percent(bare.hookRunner)})`)]
+    // With the context on, bare Fastify also lacks the context, whose price these shares leave out.
+    if (row.contextBaseline !== undefined) parts.push(`ratio to the context-only hook about **${(1 - own).toFixed(3)}**`)
+    else if (bare !== undefined) parts.push(`ratio to bare Fastify about **${(1 - own - hooks).toFixed(3)}**`)
+    lines.push(`- ${parts.join('; ')}`)
+  }
+  return lines
 }
 
 /**
@@ -200,6 +233,15 @@ export async function profileRows (rows: Row[], options: { seconds: number, conn
       ['server CPU µs/request (with the profiler on)', ...summaries.map((summary) => summary.cpuPerRequest.toFixed(1))]
     ])
   ]
+  const estimated = estimates(summaries)
+  if (estimated.length > 0) {
+    lines.push('', '### What the profiles say the plugin costs', '',
+      'A share of one profile does not move with the machine\'s speed, which makes end-to-end throughput swing by a quarter on this machine. ' +
+      'A server that spends a share s of its CPU on something would serve 1 / (1 − s) as much without it: with it, its ratio is 1 − s. ' +
+      'Against bare Fastify, s is the plugin\'s own code and Fastify\'s hook runner (which runs only when there is an onRequest hook); against ' +
+      'the context-only hook, which has the hook runner and the context too, only the plugin\'s own code. Sampled about once per millisecond.',
+      '', ...estimated)
+  }
   for (const summary of summaries) {
     lines.push('', `### ${summary.row.label} (\`${summary.row.id}\`)`, '')
     lines.push(table(['function (self time)', 'share', 'µs/request'], summary.self.map(([name, value]) =>
