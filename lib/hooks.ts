@@ -33,13 +33,27 @@ export function requestHooks ({ settings, tracker, exclusions, clients }: HookPa
     : (request: FastifyRequest) => pathOf(sentUrl(request))
   // Route config is only read once some route has opted out, since reading it allocates.
   let routesOptOut = false
+  let exclusionFailureLogged = false
+
+  /** Whether an exclusion matches; a request whose URL cannot be tested is counted, never failed. */
+  function excluded (request: FastifyRequest): boolean {
+    try {
+      return exclusions.isExcluded(targetOf(request))
+    } catch (error) {
+      if (!exclusionFailureLogged) {
+        exclusionFailureLogged = true
+        request.log.error({ err: error }, 'fastify-easy-bugsnag: could not test a request\'s URL against the exclusions; it starts a session (logged once)')
+      }
+      return false
+    }
+  }
 
   /** Decides once, before anything can rewrite the URL, whether the request starts a session. */
   function decideSession (request: TrackedRequest): void {
     // Requests that match no route are not sessions, as with the original (which starts
     // sessions once a route matched).
     if (!counting || request.is404) return
-    if ((testsExclusions && exclusions.isExcluded(targetOf(request))) ||
+    if ((testsExclusions && excluded(request)) ||
       (routesOptOut && (request.routeOptions.config as EasyBugsnagRouteConfig).bugsnagSessions === false)) {
       tracker.exclude()
       return

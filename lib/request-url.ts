@@ -130,6 +130,9 @@ function setKey (array: PhpArray, key: string | null, value: PhpValue): void {
   array.set(key === null ? nextIndex(array) : phpKey(key), value)
 }
 
+// PHP's default max_input_nesting_level.
+const MAX_NESTING = 64
+
 /**
  * Registers one `name[a][b]=value` pair as PHP's php_register_variable_ex()
  * does, the base name kept byte for byte as Symfony keeps it.
@@ -142,7 +145,13 @@ function register (result: PhpArray, base: string, brackets: string, value: stri
   let container = result
   let index: string | null = base
   let at = 0
+  let levels = 0
   for (;;) {
+    // PHP drops a variable nested deeper than max_input_nesting_level (64), whole.
+    if (++levels > MAX_NESTING) {
+      result.delete(phpKey(base))
+      return
+    }
     const start = at + 1
     const probe = brackets[start] === ' ' ? start + 1 : start
     let next: string | null = null

@@ -91,3 +91,32 @@ test('the path ends at the first ? or #, whichever comes first', async (t) => {
   t.same(['/a#b?c', '/a?b#c', '/a#b', '/a?b', '/a', 'http://x/a?b', 'http://x'].map(pathOf),
     ['/a', '/a', '/a', '/a', '/a', '/a', '/'])
 })
+
+test('a query nested deeper than PHP allows is dropped as PHP drops it, and never fails the request', async (t) => {
+  const { app, collector } = await setup(t, {
+    plugin: { sessionTracking: { excludeUrlsMatch: 'url', excludeUrls: ['^http://[^/]+/ok\\?b=2$'] } }
+  })
+
+  // PHP keeps 64 levels of brackets and drops a variable nested deeper, whole: what is left is b=2.
+  for (const depth of [65, 5000]) {
+    const response = await app.inject(`/ok?a${'[]'.repeat(depth)}=1&b=2`)
+    t.equal(response.statusCode, 200, `${depth} levels`)
+  }
+  t.equal((await app.inject(`/ok?a${'[]'.repeat(64)}=1&b=2`)).statusCode, 200)
+  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 1, excluded: 2 })
+  t.equal(collector.eventPayloads.length, 0, 'nothing reported')
+})
+
+test('a URL the exclusions cannot test starts a session, and is logged once', async (t) => {
+  const logger = recordingLogger()
+  const { app } = await setup(t, {
+    fastify: { logger: { stream: logger.stream } },
+    // An earlier hook that leaves the request without a URL.
+    before: (app) => { app.addHook('onRequest', (request, _reply, done) => { (request.raw as { url?: string }).url = undefined; done() }) },
+    plugin: { sessionTracking: { excludeUrls: ['^/health$'] } }
+  })
+
+  for (let i = 0; i < 3; i++) t.equal((await app.inject('/ok')).statusCode, 200)
+  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 0 })
+  t.equal(logger.lines.filter((line) => /could not test a request's URL/.test(String(line.msg))).length, 1)
+})
