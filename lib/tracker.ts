@@ -4,6 +4,7 @@ import type { Exclusions } from './exclusions.js'
 import type { WrapJobOptions } from './jobs.js'
 import type { SessionSettings } from './options.js'
 import { isBucket, MINUTE, minuteOf, sumSessions, type SessionBucket, type SessionStore } from './store.js'
+import { within } from './time-limit.js'
 
 /** A plain, JSON-serialisable snapshot of what this process did and what waits. */
 export interface SessionStats {
@@ -84,6 +85,8 @@ const MAX_TIMER = 2_147_483_647
 // How long stats() and close() wait on a store that does not answer.
 const STORE_READ_LIMIT = 1000
 const PERSIST_INTERVAL = 1000
+// How often the minute is looked at, at most: the longest a wall clock step goes unseen.
+const MINUTE_CHECK = 1000
 const RETRY_CEILING = 60_000
 
 /**
@@ -103,9 +106,9 @@ export class SessionTracker {
   #disabledReason: string | null
 
   // The current minute's count, kept in two integers for the request path. A
-  // timer moves the minute on when it ends, so that counting a request never
-  // reads the clock: Date.now() and the minute's arithmetic would cost more
-  // than all the rest of the count.
+  // timer moves the minute on, so that counting a request never reads the
+  // clock: Date.now() and the minute's arithmetic would cost more than all the
+  // rest of the count.
   #bufferMinute: number
   #bufferCount = 0
   #minuteTimer: NodeJS.Timeout | undefined
@@ -301,13 +304,17 @@ export class SessionTracker {
     this.#persistTimer.unref()
   }
 
-  /** Moves the count on to the minute that has begun, then waits for that one's end. */
+  /**
+   * Moves the count on to the minute that has begun. It looks every second,
+   * not only at the minute's end: timers run on the monotonic clock, and a
+   * wall clock stepped forward (or a machine waking from sleep) would
+   * otherwise leave up to a minute of sessions in a minute long past.
+   */
   #scheduleMinute (): void {
     const now = Date.now()
     const minute = minuteOf(now)
     if (minute !== this.#bufferMinute) this.#rollOver(minute)
-    // A timer that fires a little early finds the same minute and waits out the rest.
-    this.#minuteTimer = setTimeout(() => this.#scheduleMinute(), minute + MINUTE - now)
+    this.#minuteTimer = setTimeout(() => this.#scheduleMinute(), Math.min(MINUTE_CHECK, minute + MINUTE - now))
     this.#minuteTimer.unref()
   }
 
@@ -504,11 +511,4 @@ export class SessionTracker {
     this.#storeFailing = false
     this.#log.info('fastify-easy-bugsnag: session store recovered')
   }
-}
-
-/** The promise's value, or `fallback` once `ms` have passed without one. */
-function within<T> (promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<T>((resolve) => { timer = setTimeout(resolve, ms, fallback) })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }

@@ -59,6 +59,23 @@ test('a request counts in the minute the minute timer moved to, which is its ses
   t.equal(eventsOf(collector)[0]?.session?.startedAt, '2026-12-04T15:15:00.000Z', 'as the original: the session starts at its minute')
 })
 
+test('a wall clock stepped forward is seen within a second: sessions go to the new minute, none expire', async (t) => {
+  const clock = FakeTimers.install({ now: MINUTE_START + 10_000, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app, collector } = await setup(t, { plugin: { sessionTracking: { deliveryInterval: 600 } } })
+
+  await app.inject('/ok')
+  // Two hours later by the wall clock, no time at all by the timers' clock: longer than the TTL.
+  clock.setSystemTime(MINUTE_START + 2 * 3_600_000 + 5_000)
+  clock.tick(1_000)
+  await app.inject('/ok')
+  await app.bugsnagSessions.flush()
+
+  t.same(sessionCountsOf(collector), [{ startedAt: '2026-12-04T17:14:00.000Z', sessionsStarted: 1 }])
+  const stats = await app.bugsnagSessions.stats()
+  t.same([stats.started, stats.delivered, stats.dropped, stats.pending], [2, 1, 1, 0], 'the session before the step expired with its minute')
+})
+
 test('the timer delivers once per interval and never on a request', async (t) => {
   const clock = FakeTimers.install({ now: MINUTE_START, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
   t.teardown(() => clock.uninstall())
