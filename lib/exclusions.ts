@@ -138,12 +138,25 @@ const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/
  * patterns; a source the PCRE reader refuses gets a simpler check.
  */
 function regExpRisk (pattern: RegExp): string | null {
-  const modifiers = pattern.flags.replace(/[^ims]/g, '') + (/[uv]/.test(pattern.flags) ? 'u' : '')
-  try {
-    return translate(pattern.source, modifiers).unsafe
-  } catch {
-    return NESTED_QUANTIFIER.test(pattern.source) ? 'a quantifier nested inside another' : null
+  const modifiers = pattern.flags.replace(/[^ims]/g, '')
+  const source = asPcre(pattern.source)
+  const attempts = /[uv]/.test(pattern.flags)
+    // The PCRE reader refuses \w, \d and \b in UTF mode; the shape of the pattern is what counts here.
+    ? [[source, `${modifiers}u`], [source, modifiers]]
+    : [[source, modifiers]]
+  for (const [text, flags] of attempts) {
+    try {
+      return translate(text as string, flags as string).unsafe
+    } catch {}
   }
+  return NESTED_QUANTIFIER.test(pattern.source) ? 'a quantifier nested inside another' : null
+}
+
+/** JavaScript-only spellings, for the backtracking analysis: `\\u{…}` and `\\uXXXX` as `\\x{…}`, `[^]` as any character. */
+function asPcre (source: string): string {
+  return source
+    .replace(/\\u\{([0-9A-Fa-f]+)\}|\\u([0-9A-Fa-f]{4})/g, (_match, braced?: string, plain?: string) => `\\x{${braced ?? plain}}`)
+    .replace(/\[\^\]/g, '[\\s\\S]')
 }
 
 function compileRegExp (pattern: RegExp, index: number, allowUnsafe: boolean): Compiled {

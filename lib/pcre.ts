@@ -1140,9 +1140,24 @@ function strip (node: Node): Node {
   return node.t === 'group' && (node.kind === 'capture' || node.kind === 'plain') ? strip(node.body) : node
 }
 
+/** The characters of a long repetition of one set (`\\d+`, `(.*)`), or null for anything else. */
 function singleSet (node: Node): Approx | null {
-  const body = node.t === 'quant' ? strip(node.body) : null
-  return node.t === 'quant' && node.mode !== 'possessive' && node.max > 16 && body?.t === 'set' ? setApprox(body.set) : null
+  const stripped = strip(node)
+  const body = stripped.t === 'quant' ? strip(stripped.body) : null
+  return stripped.t === 'quant' && stripped.mode !== 'possessive' && stripped.max > 16 && body?.t === 'set' ? setApprox(body.set) : null
+}
+
+/** A sequence with the sequences inside its plain and capturing groups spelled out. */
+function flatten (items: Node[]): Node[] {
+  return items.flatMap((item) => {
+    const stripped = strip(item)
+    return stripped.t === 'seq' ? flatten(stripped.items) : [item]
+  })
+}
+
+function subset (inner: Approx, outer: Approx): boolean {
+  for (let c = 0; c < 257; c++) if (inner[c] === 1 && outer[c] !== 1) return false
+  return true
 }
 
 function fixedSets (node: Node): Approx[] | null {
@@ -1215,6 +1230,14 @@ function riskOfRepetition (body: Node): string | null {
     }
   }
   for (const branch of branches) {
+    // One round's last repetition meets the next round's first: a run of their characters splits between them.
+    const spelled = branch.t === 'seq' ? flatten(branch.items) : [branch]
+    const last = [...spelled].reverse().find((item) => !nullable(item))
+    const head = singleSet(spelled[0] as Node)
+    const tail = last === undefined || last === spelled[0] ? null : singleSet(last)
+    if (head !== null && tail !== null && intersects(head, tail)) {
+      return 'rounds that end and start with quantifiers over overlapping characters'
+    }
     const items = branch.t === 'seq' ? branch.items : [branch]
     for (const [i, item] of items.entries()) {
       const others = items.filter((other, j) => j !== i && !nullable(other))
@@ -1226,14 +1249,21 @@ function riskOfRepetition (body: Node): string | null {
   return null
 }
 
-function riskOfSequence (items: Node[]): string | null {
+/**
+ * Two long repetitions over overlapping characters, with nothing between
+ * them that the first cannot take too (`\\d+\\d+x`, `\\d+0\\d+x`,
+ * `.*a.*a.*b`), then something that can fail: every split of the text
+ * between them is tried, at every start.
+ */
+function riskOfSequence (sequence: Node[]): string | null {
+  const items = flatten(sequence)
   for (let i = 0; i < items.length; i++) {
     const a = singleSet(items[i] as Node)
     if (a === null) continue
     for (let j = i + 1; j < items.length - 1; j++) {
       const b = singleSet(items[j] as Node)
       if (b !== null && intersects(a, b)) return 'adjacent quantifiers over overlapping characters'
-      if (!nullable(items[j] as Node)) break
+      if (!nullable(items[j] as Node) && !subset(chars(items[j] as Node), a)) break
     }
   }
   return null
@@ -1273,6 +1303,8 @@ function readsOnlyAscii (node: Node): boolean {
     case 'group': return node.kind !== 'notAhead' && node.kind !== 'notBehind' && readsOnlyAscii(node.body)
     // It matches what its group matched: ASCII, since the group's own nodes are checked.
     case 'backref': return true
+    // Its no-branch is written behind the opposite, negative, lookaround.
+    case 'cond': return false
     default: return children(node).every(readsOnlyAscii)
   }
 }
