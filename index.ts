@@ -84,7 +84,8 @@ async function easyBugsnag (fastify: FastifyInstance, options: EasyBugsnagOption
   fastify.addHook('onRequest', hooks.onRequest)
   fastify.addHook('onError', hooks.onError)
   fastify.addHook('onClose', async function easyBugsnagOnClose () {
-    await tracker.close()
+    // The errors the plugin reported are sent while the sessions are delivered, both within closeTimeout.
+    await Promise.all([clients.settle(settings.sessions.closeTimeout), tracker.close()])
     clients.uninstall()
     undoCrashDelivery()
   })

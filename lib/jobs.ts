@@ -86,7 +86,7 @@ export class Jobs {
       unhandled: true,
       severityReason: { type: 'unhandledException' }
     }, 'job handler', 1)
-    client._notify(event)
+    this.#clients.send(client, event)
   }
 }
 

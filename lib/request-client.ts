@@ -3,6 +3,7 @@ import type { Event } from '@bugsnag/js'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { cloneClient, type ClientContext, type InternalClient, type SessionDelegate, type SessionLike } from './bugsnag.js'
 import { RequestSession } from './session.js'
+import { within } from './time-limit.js'
 import type { SessionTracker } from './tracker.js'
 
 export const kSessionStart = Symbol('easyBugsnag.sessionStart')
@@ -42,6 +43,8 @@ export class RequestClients {
   #redactedHeaders: Set<string>
   #log: FastifyBaseLogger
   #restore: Array<() => void> = []
+  // Events the plugin reported that Bugsnag's delivery has not finished with: close() waits for them.
+  #reporting = new Set<Promise<void>>()
 
   constructor (base: InternalClient, tracker: SessionTracker, redactedHeaders: string[], log: FastifyBaseLogger) {
     this.base = base
@@ -123,6 +126,22 @@ export class RequestClients {
     return objects
   }
 
+  /**
+   * Sends an event the plugin built (an error it reports by itself), and
+   * keeps track of it until Bugsnag's delivery is done with it.
+   */
+  send (client: InternalClient, event: Event): void {
+    const reported = new Promise<void>((resolve) => { client._notify(event, undefined, () => resolve()) })
+    this.#reporting.add(reported)
+    reported.then(() => this.#reporting.delete(reported))
+  }
+
+  /** Resolves once every event sent so far is delivered (or given up by Bugsnag), or after `ms`. */
+  async settle (ms: number): Promise<void> {
+    if (this.#reporting.size === 0) return
+    await within(Promise.all(this.#reporting).then(() => true), ms, false)
+  }
+
   /** Reports an error that reached Fastify's error path as unhandled, on the request's session. */
   reportUnhandled (request: TrackedRequest, error: unknown): void {
     const client = this.of(request)
@@ -131,7 +150,7 @@ export class RequestClients {
       unhandled: true,
       severityReason: { type: 'unhandledErrorMiddleware', attributes: { framework: 'Fastify' } }
     }, 'fastify onError hook', 1)
-    client._notify(event)
+    this.send(client, event)
   }
 
   /** Runs onSession callbacks, newest first, as Bugsnag does; null when one refused. */

@@ -1,5 +1,8 @@
+import Fastify from 'fastify'
 import { test } from 'tap'
-import { eventsOf, setup } from './helpers.js'
+import easyBugsnag from '../index.js'
+import { Collector } from '../lib/collector.js'
+import { createClient, eventsOf, setup } from './helpers.js'
 
 const boom = Object.assign(new Error('boom'), { statusCode: 500 })
 
@@ -151,4 +154,27 @@ test('a context set on the client wins over the route', async (t) => {
   await collector.waitFor(() => collector.eventPayloads.length === 1)
 
   t.equal(eventsOf(collector)[0]?.context, 'checkout')
+})
+
+test('close() waits for the errors the plugin reported to reach Bugsnag, within closeTimeout', async (t) => {
+  const collector = await Collector.start({ answer: (request) => request.path === '/notify' ? { status: 202, delay: 200 } : { status: 202 } })
+  t.teardown(() => collector.close())
+  const app = Fastify()
+  await app.register(easyBugsnag, { client: createClient(collector), sessionTracking: { enabled: true } })
+  app.get('/boom', async () => { throw new Error('boom') })
+
+  t.equal((await app.inject('/boom')).statusCode, 500)
+  await app.close()
+  t.equal(eventsOf(collector).length, 1, 'delivered before close() resolved')
+  t.equal(collector.sessionsStarted, 1)
+
+  // An endpoint that never answers holds close() for closeTimeout at most.
+  const hung = await Collector.start({ answer: () => ({ hang: true }) })
+  t.teardown(() => hung.close())
+  const second = Fastify()
+  await second.register(easyBugsnag, { client: createClient(hung), sessionTracking: { enabled: true, closeTimeout: 0.3 } })
+  second.get('/boom', async () => { throw new Error('boom') })
+  await second.inject('/boom')
+  await second.close()
+  t.pass('closed')
 })
