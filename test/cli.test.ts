@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
@@ -66,6 +66,7 @@ test('targetOf', async (t) => {
 
 test('the built bin runs', { skip: !existsSync('dist/bin/cli.js') && 'run `npm run build` first' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'easy-bugsnag-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const config = join(dir, 'config.json')
   writeFileSync(config, JSON.stringify({ excludeUrls: ['/ping'], urls: ['/ping'] }))
   const result = spawnSync(process.execPath, ['dist/bin/cli.js', 'check-exclusions', '--config', config, '/users'], { encoding: 'utf8' })
