@@ -25,6 +25,9 @@ const Seconds = () => Type.Number({
   expected: `a number of seconds greater than 0 and at most ${MAX_TIMER_SECONDS}`
 })
 
+// A scheme, a host, and no whitespace: what Node's http client can be pointed at.
+const HTTP_URL = '^https?://[^/?#\\s]+\\S*$'
+
 const ExcludeUrl = Type.Union([
   Type.String(),
   Unchecked<RegExp>('regexp', 'a RegExp')
@@ -100,8 +103,8 @@ export const OptionsSchema = Type.Object({
     Type.Null()
   ], { expected: 'a list of strings or null' })),
   endpoints: Type.Optional(Type.Object({
-    notify: Type.String({ pattern: '^https?://', expected: 'an http or https URL' }),
-    sessions: Type.String({ pattern: '^https?://', expected: 'an http or https URL' })
+    notify: Type.String({ pattern: HTTP_URL, expected: 'an http or https URL with a host' }),
+    sessions: Type.String({ pattern: HTTP_URL, expected: 'an http or https URL with a host' })
   }, { additionalProperties: false, expected: 'an object with the URLs notify and sessions' })),
   hostname: Type.Optional(Type.String({ expected: 'a string' })),
   /** Bugsnag's logger. Default: the Fastify logger. `null` silences Bugsnag. */
