@@ -327,7 +327,7 @@ class Parser {
       if (/\p{Cs}/u.test(text)) throw invalid('UTF-8 error in the pattern')
       this.cps = Array.from(text, (c) => c.codePointAt(0) as number)
     } else {
-      this.cps = Array.from(Buffer.from(text, 'utf8').toString('latin1'), (c) => c.charCodeAt(0))
+      this.cps = Array.from(toByteString(text), (c) => c.charCodeAt(0))
     }
 
     const tree = this.parseAlt({ ...this.flags })

@@ -6,6 +6,8 @@
  * RFC 3986 form. No fragment.
  */
 
+import { toByteString } from './pcre.js'
+
 const FRONT_CONTROLLER = '/index.php'
 
 /**
@@ -99,11 +101,6 @@ function rawUrlEncode (bytes: string): string {
     out += /[A-Za-z0-9\-_.~]/.test(ch) ? ch : `%${c.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
-}
-
-function toBytes (text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1')
 }
 
 function cutAtNul (text: string): string {
@@ -206,7 +203,7 @@ function buildQuery (array: PhpArray, prefix: string | null): string[] {
 export function normaliseQuery (query: string): string {
   if (query === '') return ''
   const result: PhpArray = new Map()
-  for (const rawPair of toBytes(query).split('&')) {
+  for (const rawPair of toByteString(query).split('&')) {
     const pair = cutAtNul(rawPair)
     const eq = pair.indexOf('=')
     const name = cutAtNul(urlDecode(eq === -1 ? pair : pair.slice(0, eq))).replace(/^ +/, '')
