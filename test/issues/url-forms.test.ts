@@ -1,7 +1,14 @@
 // Case C9: URL forms (fastify-metrics #13, fastify PR #3242).
 import { test } from 'tap'
 import { pathOf } from '../../lib/exclusions.js'
+import type { FastifyInstance } from 'fastify'
 import { recordingLogger, setup } from '../helpers.js'
+
+/** Sessions started and requests excluded so far. */
+async function countsOf (app: FastifyInstance): Promise<{ started: number, excluded: number }> {
+  const { started, excluded } = await app.bugsnagSessions.stats()
+  return { started, excluded }
+}
 
 test('exclusions see the path as sent: slashes, queries and HEAD; case and encoding as documented', async (t) => {
   const { app } = await setup(t, {
@@ -17,17 +24,17 @@ test('exclusions see the path as sent: slashes, queries and HEAD; case and encod
   const excluded = ['/health?probe=1', '/health/']
   for (const url of excluded) await app.inject(url)
   await app.inject({ method: 'HEAD', url: '/health' })
-  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 0, excluded: 3 })
+  t.same(await countsOf(app), { started: 0, excluded: 3 })
 
   // Counted: another path; and, by the documented rule (patterns see the raw path, case-sensitive
   // unless the pattern says otherwise, percent-encoding not decoded), /HEALTH and /%68ealth.
   for (const url of ['/healthz', '/HEALTH', '/%68ealth']) t.equal((await app.inject(url)).statusCode, 200, url)
-  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 3 })
+  t.same(await countsOf(app), { started: 3, excluded: 3 })
 
   // No route: no session, nothing excluded, nothing thrown.
   t.equal((await app.inject({ method: 'DELETE', url: '/health' })).statusCode, 404)
   t.equal((await app.inject('/nope')).statusCode, 404)
-  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 3 })
+  t.same(await countsOf(app), { started: 3, excluded: 3 })
 })
 
 test('a RegExp with the g flag gives the same answer on every request', async (t) => {
@@ -103,7 +110,7 @@ test('a query nested deeper than PHP allows is dropped as PHP drops it, and neve
     t.equal(response.statusCode, 200, `${depth} levels`)
   }
   t.equal((await app.inject(`/ok?a${'[]'.repeat(64)}=1&b=2`)).statusCode, 200)
-  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 1, excluded: 2 })
+  t.same(await countsOf(app), { started: 1, excluded: 2 })
   t.equal(collector.eventPayloads.length, 0, 'nothing reported')
 })
 
@@ -117,6 +124,6 @@ test('a URL the exclusions cannot test starts a session, and is logged once', as
   })
 
   for (let i = 0; i < 3; i++) t.equal((await app.inject('/ok')).statusCode, 200)
-  t.same(await app.bugsnagSessions.stats().then(({ started, excluded }) => ({ started, excluded })), { started: 3, excluded: 0 })
+  t.same(await countsOf(app), { started: 3, excluded: 0 })
   t.equal(logger.lines.filter((line) => /could not test a request's URL/.test(String(line.msg))).length, 1)
 })
