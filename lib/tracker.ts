@@ -177,8 +177,7 @@ export class SessionTracker {
   start (now: number): void {
     const minute = minuteOf(now)
     if (minute !== this.#bufferMinute) this.#rollOver(minute)
-    this.#bufferCount++
-    this.#started++
+    this.countRequest()
   }
 
   /** Counts the session of one run of a background job. */
