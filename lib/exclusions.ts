@@ -140,13 +140,11 @@ const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/
 function regExpRisk (pattern: RegExp): string | null {
   const modifiers = pattern.flags.replace(/[^ims]/g, '')
   const source = asPcre(pattern.source)
-  const attempts = /[uv]/.test(pattern.flags)
-    // The PCRE reader refuses \w, \d and \b in UTF mode; the shape of the pattern is what counts here.
-    ? [[source, `${modifiers}u`], [source, modifiers]]
-    : [[source, modifiers]]
-  for (const [text, flags] of attempts) {
+  // The PCRE reader refuses \w, \d and \b in UTF mode; the shape of the pattern is what counts here.
+  const attempts = /[uv]/.test(pattern.flags) ? [`${modifiers}u`, modifiers] : [modifiers]
+  for (const flags of attempts) {
     try {
-      return translate(text as string, flags as string).unsafe
+      return translate(source, flags).unsafe
     } catch {}
   }
   return NESTED_QUANTIFIER.test(pattern.source) ? 'a quantifier nested inside another' : null
